@@ -1,0 +1,540 @@
+"""Benchmark runner: stock SimpleJWT (bench/stock) and the IAM, same harness, same run.
+
+    .venv/bin/python bench/run.py --target stock --target iam --duration 10
+
+For every target: (re)create its PostgreSQL database, run its setup, start gunicorn, check
+the endpoints behave (auth required, rotation works), then measure with wrk
+
+  * ping     unauthenticated DRF GET                                requests/s (HTTP 200 only)
+  * me       GET with ``Authorization: Bearer <access>``            requests/s (HTTP 200 only)
+  * refresh  POST refresh with rotation, one token chain per connection   refreshes/s
+  * login    N sequential logins vs N in-process Argon2id verifies (t=2, m=19456 KiB, p=1)
+
+and print a JSON summary on stdout (progress goes to stderr). Exit status 1 if any wrk run is
+invalid (non-200 > 1 %, or no successful request).
+
+A target is only data (``Target``): adding one means describing its WSGI module, environment,
+setup commands, endpoint paths and login body.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+VENV_BIN = REPO_ROOT / ".venv" / "bin"
+PYTHON = VENV_BIN / "python"
+GUNICORN = VENV_BIN / "gunicorn"
+WRK_DIR = BENCH_DIR / "wrk"
+VAR_DIR = BENCH_DIR / "var"
+
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", "5432", "postgres"
+USER_EMAIL = "bench@example.com"
+USERNAME = "bench"
+PASSWORD = "bench-password-123"
+ARGON2_PARAMS = {"time_cost": 2, "memory_cost": 19456, "parallelism": 1}
+MAX_NON_200_FRACTION = 0.01
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def database_url(db_name: str) -> str:
+    return f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{db_name}"
+
+
+# --------------------------------------------------------------------------------------------
+# targets
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    name: str
+    db_name: str
+    cwd: Path  # gunicorn --chdir and cwd of setup commands
+    wsgi_app: str
+    ping_path: str  # unauthenticated DRF view
+    me_path: str  # bearer-authenticated DRF view
+    login_path: str
+    refresh_path: str
+    login_body: dict
+    make_env: Callable[[], dict[str, str]]  # extra environment, built once per run
+    setup_commands: list[list[str]]  # run in cwd with that environment, after createdb
+    # label -> SQL count, sampled before/after each refresh run (proves rotation writes rows)
+    count_queries: dict[str, str] = field(default_factory=dict)
+    # True if re-using a rotated refresh token must be rejected right away (no grace period)
+    reuse_must_fail: bool = False
+
+
+def stock_env() -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url("bench_stock"),
+        "DJANGO_SETTINGS_MODULE": "stock_settings",
+        "PYTHONPATH": str(BENCH_DIR / "stock"),
+        "SECRET_KEY": secrets.token_urlsafe(50),
+    }
+
+
+def iam_env() -> dict[str, str]:
+    from cryptography.fernet import Fernet
+
+    return {
+        "DATABASE_URL": database_url("bench_iam"),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "IAM_KEY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "IAM_COOKIE_SECURE": "false",
+        # DEBUG off defaults to SECURE_SSL_REDIRECT=True: every plain-HTTP request would be a 301.
+        "SECURE_SSL_REDIRECT": "false",
+        "IAM_THROTTLE_LOGIN_IP": "100000/min",
+        "IAM_THROTTLE_LOGIN_ACCOUNT": "100000/min",
+        "IAM_THROTTLE_REFRESH": "1000000/min",
+    }
+
+
+TARGETS: dict[str, Target] = {
+    "stock": Target(
+        name="stock",
+        db_name="bench_stock",
+        cwd=BENCH_DIR / "stock",
+        wsgi_app="stock_wsgi:application",
+        ping_path="/api/ping/",
+        me_path="/api/me/",
+        login_path="/api/token/",
+        refresh_path="/api/token/refresh/",
+        login_body={"username": USERNAME, "password": PASSWORD},
+        make_env=stock_env,
+        setup_commands=[[str(PYTHON), str(BENCH_DIR / "stock" / "setup_db.py")]],
+        count_queries={
+            "outstanding_tokens": "SELECT count(*) FROM token_blacklist_outstandingtoken",
+            "blacklisted_tokens": "SELECT count(*) FROM token_blacklist_blacklistedtoken",
+        },
+        reuse_must_fail=True,
+    ),
+    "iam": Target(
+        name="iam",
+        db_name="bench_iam",
+        cwd=REPO_ROOT,
+        wsgi_app="config.wsgi:application",
+        ping_path="/healthz",
+        me_path="/api/auth/me/",
+        login_path="/api/auth/login/",
+        refresh_path="/api/auth/refresh/",
+        login_body={"email": USER_EMAIL, "password": PASSWORD, "transport": "body"},
+        make_env=iam_env,
+        setup_commands=[
+            [str(PYTHON), "manage.py", "migrate", "--no-input", "-v", "0"],
+            [str(PYTHON), "manage.py", "rotate_signing_keys"],
+            [
+                str(PYTHON),
+                "manage.py",
+                "shell",
+                "-c",
+                "from django.contrib.auth import get_user_model; "
+                f"get_user_model().objects.create_user(email={USER_EMAIL!r}, "
+                f"password={PASSWORD!r}, email_verified=True)",
+            ],
+        ],
+        # Add the IAM's session/refresh tables here to record rows written per refresh.
+        count_queries={},
+        reuse_must_fail=False,  # the IAM has a short reuse grace period (IAM_REFRESH_GRACE_SECONDS)
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# processes, database
+# --------------------------------------------------------------------------------------------
+
+
+def run_checked(cmd: list[str], env: dict[str, str], cwd: Path) -> None:
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}{proc.stderr}"
+        )
+
+
+def recreate_database(db_name: str) -> None:
+    pg = ["-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER]
+    env = os.environ.copy()
+    run_checked(["dropdb", *pg, "--if-exists", "--force", db_name], env, BENCH_DIR)
+    run_checked(["createdb", *pg, db_name], env, BENCH_DIR)
+
+
+def sql_count(db_name: str, query: str) -> int:
+    out = subprocess.run(
+        ["psql", "-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", db_name, "-tAc", query],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.strip())
+
+
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    log("wrk not found: apt-get install -y wrk")
+    subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    path = shutil.which("wrk")
+    if not path:
+        raise SystemExit("wrk is not installed and apt-get did not provide it")
+    return path
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Server:
+    """gunicorn for one target; stopped (SIGTERM, then SIGKILL) on exit of the with-block."""
+
+    def __init__(self, target: Target, env: dict[str, str], args: argparse.Namespace) -> None:
+        self.target, self.env, self.port = target, env, args.port
+        self.log_path = VAR_DIR / f"gunicorn-{target.name}.log"
+        self.cmd = [
+            str(GUNICORN),
+            "-w",
+            str(args.workers),
+            "-k",
+            args.worker_class,
+            "-b",
+            f"127.0.0.1:{args.port}",
+            "--chdir",
+            str(target.cwd),
+            "--backlog",
+            "2048",
+            "--error-logfile",
+            "-",
+            target.wsgi_app,
+        ]
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> Server:
+        if port_in_use(self.port):
+            raise SystemExit(f"port {self.port} is already in use; pass --port")
+        log(f"{self.target.name}: {' '.join(self.cmd)}  (log: {self.log_path})")
+        self._log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            self.cmd,
+            cwd=self.target.cwd,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        client = Client(self.port)
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"gunicorn exited early:\n{self.log_tail()}")
+            try:
+                if client.request("GET", self.target.ping_path)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"server not ready after {timeout} s:\n{self.log_tail()}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+    def log_tail(self, lines: int = 40) -> str:
+        self._log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP client (stdlib; reconnects transparently when the server closes the connection)
+# --------------------------------------------------------------------------------------------
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def request(
+        self, method: str, path: str, body: dict | None = None, token: str | None = None
+    ) -> tuple[int, dict | str]:
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                resp = self.conn.getresponse()
+                raw = resp.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # stale keep-alive connection: nothing reached the application, retry once
+                self.conn.close()
+                if attempt == 2:
+                    raise
+            except Exception:
+                self.conn.close()  # reset http.client's state machine for the next request
+                raise
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = raw.decode(errors="replace")[:300]
+        return resp.status, payload
+
+
+def login(client: Client, target: Target) -> dict:
+    status, payload = client.request("POST", target.login_path, target.login_body)
+    if status != 200 or not isinstance(payload, dict) or "refresh" not in payload:
+        raise SystemExit(f"{target.name}: login failed: {status} {payload}")
+    return payload
+
+
+# --------------------------------------------------------------------------------------------
+# checks and measurements
+# --------------------------------------------------------------------------------------------
+
+
+def sanity_check(client: Client, target: Target) -> dict:
+    """Fail fast if a bench would measure something else than intended (401s, 301s...)."""
+
+    def expect(cond: bool, what: str) -> None:
+        if not cond:
+            raise SystemExit(f"{target.name}: sanity check failed: {what}")
+
+    status, _ = client.request("GET", target.ping_path)
+    expect(status == 200, f"GET {target.ping_path} -> {status}")
+    tokens = login(client, target)
+    status, me = client.request("GET", target.me_path, token=tokens["access"])
+    expect(status == 200, f"GET {target.me_path} with bearer -> {status} {me}")
+    status, _ = client.request("GET", target.me_path)
+    expect(status == 401, f"GET {target.me_path} without a token -> {status}, expected 401")
+    r1 = tokens["refresh"]
+    status, p1 = client.request("POST", target.refresh_path, {"refresh": r1})
+    expect(status == 200 and isinstance(p1, dict), f"refresh -> {status} {p1}")
+    r2 = p1.get("refresh")
+    expect(bool(r2) and r2 != r1, "refresh did not rotate (no new refresh token)")
+    reuse_status, _ = client.request("POST", target.refresh_path, {"refresh": r1})
+    if target.reuse_must_fail:
+        expect(reuse_status == 401, f"re-used rotated token -> {reuse_status}, expected 401")
+    status, p2 = client.request("POST", target.refresh_path, {"refresh": r2})
+    chain_ok = status == 200
+    if target.reuse_must_fail:
+        expect(chain_ok, f"refresh with the rotated token -> {status} {p2}")
+    return {"me": me, "reused_rotated_refresh_status": reuse_status, "chain_after_reuse": status}
+
+
+def run_wrk(wrk: str, script: str, url: str, seconds: int, conns: int, env: dict[str, str]) -> dict:
+    cmd = [wrk, f"-t{conns}", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s"]
+    cmd += ["-s", str(WRK_DIR / script), url]
+    proc = subprocess.run(
+        cmd, env={**os.environ, **env}, capture_output=True, text=True, check=False
+    )
+    match = re.search(r"^WRK_JSON (\{.*\})$", proc.stdout, re.MULTILINE)
+    if proc.returncode != 0 or not match:
+        raise SystemExit(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    result = json.loads(match.group(1))
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", proc.stdout)
+    result["wrk_requests_per_sec"] = float(rps.group(1)) if rps else None
+    if not result["first_bad"]:
+        del result["first_bad"]
+    total = result["completed"] or 1
+    bad = result["non_200"] + result.get("no_token", 0)
+    result["non_200_fraction"] = round(bad / total, 5)
+    result["valid"] = result["ok"] > 0 and bad / total <= MAX_NON_200_FRACTION
+    return result
+
+
+def measure_login(client: Client, target: Target, n: int) -> dict:
+    """Interleave N timed logins with N in-process Argon2id verifies of the same cost."""
+    from argon2 import PasswordHasher
+
+    hasher = PasswordHasher(**ARGON2_PARAMS)
+    encoded = hasher.hash(PASSWORD)
+    for _ in range(2):  # warm-up: connection, worker imports, caches
+        login(client, target)
+        hasher.verify(encoded, PASSWORD)
+    login_s, hash_s = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        login(client, target)
+        login_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        hasher.verify(encoded, PASSWORD)
+        hash_s.append(time.perf_counter() - t0)
+    login_mean, hash_mean = statistics.fmean(login_s), statistics.fmean(hash_s)
+    return {
+        "n": n,
+        "login_mean_ms": round(login_mean * 1000, 3),
+        "login_median_ms": round(statistics.median(login_s) * 1000, 3),
+        "argon2_verify_mean_ms": round(hash_mean * 1000, 3),
+        "argon2_verify_median_ms": round(statistics.median(hash_s) * 1000, 3),
+        "overhead_ms": round((login_mean - hash_mean) * 1000, 3),
+        "overhead_ratio": round((login_mean - hash_mean) / hash_mean, 4),
+    }
+
+
+def median_rps(runs: list[dict]) -> float:
+    return round(statistics.median(r["ok_rps"] for r in runs), 2)
+
+
+def bench_target(target: Target, args: argparse.Namespace, wrk: str) -> dict:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **target.make_env()}
+    if args.reuse_db:
+        log(f"{target.name}: reusing database {target.db_name}")
+    else:
+        log(f"{target.name}: recreating database {target.db_name}")
+        recreate_database(target.db_name)
+    for cmd in target.setup_commands:
+        log(f"{target.name}: setup: {' '.join(cmd[1:3])} ...")
+        run_checked(cmd, env, target.cwd)
+
+    base = f"http://127.0.0.1:{args.port}"
+    conns = args.connections
+    with Server(target, env, args):
+        client = Client(args.port)
+        checks = sanity_check(client, target)
+        access = login(client, target)["access"]
+        me_env = {"WRK_TOKEN": access}
+        if args.warmup > 0:
+            log(f"{target.name}: warm-up {args.warmup}s")
+            run_wrk(wrk, "get.lua", base + target.me_path, args.warmup, conns, me_env)
+
+        runs: dict[str, list[dict]] = {"ping": [], "me": [], "refresh": []}
+        for i in range(args.repeat):
+            log(f"{target.name}: round {i + 1}/{args.repeat}: ping, me, refresh ({args.duration}s)")
+            runs["ping"].append(
+                run_wrk(wrk, "get.lua", base + target.ping_path, args.duration, conns, {})
+            )
+            runs["me"].append(
+                run_wrk(wrk, "get.lua", base + target.me_path, args.duration, conns, me_env)
+            )
+            # one distinct refresh-token chain per connection (-tN -cN)
+            tokens_file = VAR_DIR / f"refresh-tokens-{target.name}.txt"
+            chains = [login(client, target)["refresh"] for _ in range(conns)]
+            tokens_file.write_text("\n".join(chains) + "\n")
+            before = {k: sql_count(target.db_name, q) for k, q in target.count_queries.items()}
+            refresh = run_wrk(
+                wrk,
+                "refresh.lua",
+                base + target.refresh_path,
+                args.duration,
+                conns,
+                {"WRK_REFRESH_TOKENS": str(tokens_file)},
+            )
+            after = {k: sql_count(target.db_name, q) for k, q in target.count_queries.items()}
+            refresh["db_rows_added"] = {k: after[k] - before[k] for k in before}
+            runs["refresh"].append(refresh)
+
+        log(f"{target.name}: login overhead ({args.logins} logins)")
+        login_stats = measure_login(client, target, args.logins)
+
+    ping, me, refresh = (median_rps(runs[k]) for k in ("ping", "me", "refresh"))
+    return {
+        "ping_rps": ping,
+        "me_rps": me,
+        "me_vs_ping": round(me / ping, 4),
+        "refresh_rps": refresh,
+        "login": login_stats,
+        "valid": all(r["valid"] for rs in runs.values() for r in rs),
+        "checks": checks,
+        "runs": runs,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description="Benchmark stock SimpleJWT and the IAM.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        choices=sorted(TARGETS),
+        help="target to run; repeat for several (default: stock)",
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up (me)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; medians are reported")
+    parser.add_argument("--connections", type=int, default=4, help="wrk -tN -cN")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn -w")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn -k")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--logins", type=int, default=30, help="timed sequential logins")
+    parser.add_argument(
+        "--reuse-db", action="store_true", help="do not drop/recreate the databases"
+    )
+    parser.add_argument("--output", type=Path, help="also write the JSON summary here")
+    args = parser.parse_args()
+    targets = args.target or ["stock"]
+    wrk = ensure_wrk()
+
+    results = {name: bench_target(TARGETS[name], args, wrk) for name in dict.fromkeys(targets)}
+    summary: dict = {
+        "config": {
+            "duration_s": args.duration,
+            "repeat": args.repeat,
+            "wrk": f"-t{args.connections} -c{args.connections}",
+            "gunicorn": f"-w {args.workers} -k {args.worker_class}",
+            "argon2": ARGON2_PARAMS,
+            "cpus": os.cpu_count(),
+        },
+        "targets": results,
+    }
+    if "stock" in results and "iam" in results:
+        summary["comparison"] = {
+            "refresh_rps_iam_over_stock": round(
+                results["iam"]["refresh_rps"] / results["stock"]["refresh_rps"], 4
+            ),
+            "me_vs_ping": {k: v["me_vs_ping"] for k, v in results.items()},
+            "login_overhead_ratio": {k: v["login"]["overhead_ratio"] for k, v in results.items()},
+        }
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n")
+    return 0 if all(r["valid"] for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

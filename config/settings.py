@@ -1,0 +1,290 @@
+"""The one settings module. Everything configurable is read from the environment here.
+
+Defaults give a working embedded setup (SQLite under ``var/``, local-memory cache, console e-mail).
+With ``DEBUG`` off the service refuses to start without its secrets and allowed hosts.
+"""
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+VAR_DIR = Path(env.str("IAM_VAR_DIR", default=str(BASE_DIR / "var")))
+
+_log = logging.getLogger("iam.settings")
+
+
+def _dev_secret(name: str, make: callable) -> str:
+    """Read a dev-only secret from var/, creating it on first use. Never used with DEBUG off."""
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    path = VAR_DIR / name
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+        _log.warning(
+            "DEBUG mode: generated a development %s in %s; never use it in production.", name, path
+        )
+    return path.read_text().strip()
+
+
+def _required(name: str, dev_file: str, make: callable) -> str:
+    value = env.str(name, default="")
+    if value:
+        return value
+    if DEBUG:
+        return _dev_secret(dev_file, make)
+    raise ImproperlyConfigured(f"{name} must be set when DEBUG is off.")
+
+
+SECRET_KEY = _required("SECRET_KEY", "secret_key", lambda: Fernet.generate_key().decode() * 2)
+# Fernet keys (comma-separated; the first encrypts, all decrypt) wrapping private keys at rest.
+IAM_KEY_ENCRYPTION_KEYS = _required(
+    "IAM_KEY_ENCRYPTION_KEYS", "key_encryption_key", lambda: Fernet.generate_key().decode()
+).split(",")
+
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
+)
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off.")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "iam.core",
+    "iam.accounts",
+    "iam.audit",
+    "iam.tokens",
+    "iam.sessions",
+    "iam.authn",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------------
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'iam.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    if env.bool("DATABASE_POOL", default=False):
+        # psycopg 3 connection pool (Django >= 5.1); exclusive with persistent connections.
+        DATABASES["default"]["OPTIONS"] = {"pool": True}
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache ----------------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="iam"),
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- e-mail ---------------------------------------------------------------------------------
+# EMAIL_URL (smtp://user:pass@host:587?tls=true, consolemail://, filemail:///path, memorymail://)
+# is parsed by django-environ and mapped onto Django 6.1's MAILERS (EMAIL_* are deprecated).
+_mail = env.email_url("EMAIL_URL", default="consolemail://")
+_mail_options = {
+    option: _mail[name]
+    for name, option in {
+        "EMAIL_HOST": "host",
+        "EMAIL_PORT": "port",
+        "EMAIL_HOST_USER": "username",
+        "EMAIL_HOST_PASSWORD": "password",
+        "EMAIL_USE_TLS": "use_tls",
+        "EMAIL_USE_SSL": "use_ssl",
+        "EMAIL_TIMEOUT": "timeout",
+    }.items()
+    if _mail.get(name) not in (None, "")
+}
+if _mail["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
+    _mail_options.setdefault("timeout", 10)
+if _mail["EMAIL_BACKEND"].endswith("filebased.EmailBackend"):
+    _mail_options = {"file_path": _mail["EMAIL_FILE_PATH"]}
+elif not _mail["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
+    _mail_options = {}
+MAILERS = {"default": {"BACKEND": _mail["EMAIL_BACKEND"], "OPTIONS": _mail_options}}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="IAM <no-reply@localhost>")
+
+# --- users and passwords --------------------------------------------------------------------
+AUTH_USER_MODEL = "iam_accounts.User"
+AUTHENTICATION_BACKENDS = ["iam.accounts.backends.EmailOrUsernameBackend"]
+PASSWORD_HASHERS = [
+    "iam.accounts.hashers.IAMArgon2PasswordHasher",
+    # Older hashes keep verifying and are upgraded to Argon2id on the next successful login.
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+]
+# Argon2id cost; system check iam.E001 refuses anything under the OWASP floor (19 MiB, t=2, p=1).
+IAM_ARGON2_TIME_COST = env.int("IAM_ARGON2_TIME_COST", default=2)
+IAM_ARGON2_MEMORY_COST_KIB = env.int("IAM_ARGON2_MEMORY_COST_KIB", default=19456)
+IAM_ARGON2_PARALLELISM = env.int("IAM_ARGON2_PARALLELISM", default=1)
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("IAM_PASSWORD_MIN_LENGTH", default=12)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# --- HTTP and security ----------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
+
+# Cookies are Secure unless plain-HTTP development is asked for explicitly.
+IAM_COOKIE_SECURE = env.bool("IAM_COOKIE_SECURE", default=True)
+SESSION_COOKIE_SECURE = IAM_COOKIE_SECURE
+CSRF_COOKIE_SECURE = IAM_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+if env.bool("USE_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 * 1024)
+
+# --- REST framework -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["iam.authn.authentication.IAMAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "iam.core.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_RATES": {
+        "login_ip": env.str("IAM_THROTTLE_LOGIN_IP", default="5/min"),
+        "login_account": env.str("IAM_THROTTLE_LOGIN_ACCOUNT", default="5/min"),
+        "refresh": env.str("IAM_THROTTLE_REFRESH", default="10/min"),
+    },
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "IAM API",
+    "DESCRIPTION": "Identity & Access Management: accounts, sessions, RS256 JWTs and JWKS.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- tokens: SimpleJWT is the one JWT configuration -----------------------------------------
+_issuer = env.str("IAM_ISSUER", default="http://127.0.0.1:8000")
+SIMPLE_JWT = {
+    "ALGORITHM": "RS256",
+    # Keys are not configured here: they live in the database (iam.tokens.SigningKey), encrypted
+    # with IAM_KEY_ENCRYPTION_KEYS, and are chosen per token by `kid`.
+    "SIGNING_KEY": None,
+    "VERIFYING_KEY": None,
+    "ISSUER": _issuer,
+    "AUDIENCE": env.str("IAM_AUDIENCE", default="iam-api"),
+    "LEEWAY": env.int("IAM_TOKEN_LEEWAY_SECONDS", default=10),
+    "ACCESS_TOKEN_LIFETIME": timedelta(
+        seconds=env.int("IAM_ACCESS_TOKEN_LIFETIME", default=15 * 60)
+    ),
+    "REFRESH_TOKEN_LIFETIME": timedelta(
+        seconds=env.int("IAM_REFRESH_TOKEN_LIFETIME", default=7 * 24 * 3600)
+    ),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "sub",
+    "TOKEN_TYPE_CLAIM": "token_type",
+    "JTI_CLAIM": "jti",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
+}
+
+# --- IAM (non-JWT) settings; typed access through iam.core.conf.iam_settings -----------------
+IAM_SESSION_ABSOLUTE_LIFETIME = env.int("IAM_SESSION_ABSOLUTE_LIFETIME", default=30 * 24 * 3600)
+IAM_REFRESH_GRACE_SECONDS = env.int("IAM_REFRESH_GRACE_SECONDS", default=5)
+IAM_SESSION_RETENTION = env.int("IAM_SESSION_RETENTION", default=7 * 24 * 3600)
+IAM_ACCESS_COOKIE_NAME = env.str("IAM_ACCESS_COOKIE_NAME", default="access_token")
+IAM_REFRESH_COOKIE_NAME = env.str("IAM_REFRESH_COOKIE_NAME", default="refresh_token")
+IAM_REFRESH_COOKIE_PATH = env.str("IAM_REFRESH_COOKIE_PATH", default="/api/auth/")
+IAM_COOKIE_DOMAIN = env.str("IAM_COOKIE_DOMAIN", default="") or None
+IAM_REQUIRE_EMAIL_VERIFICATION = env.bool("IAM_REQUIRE_EMAIL_VERIFICATION", default=True)
+IAM_SIGNING_KEY_SIZE = env.int("IAM_SIGNING_KEY_SIZE", default=2048)
+IAM_JWKS_MAX_AGE = env.int("IAM_JWKS_MAX_AGE", default=300)
+IAM_KEY_CACHE_SECONDS = env.int("IAM_KEY_CACHE_SECONDS", default=60)
+IAM_TOKEN_CACHE_SIZE = env.int("IAM_TOKEN_CACHE_SIZE", default=10_000)
+IAM_TRUSTED_PROXY_COUNT = env.int("IAM_TRUSTED_PROXY_COUNT", default=0)
+IAM_DEV_MODE = DEBUG  # auto-creates the first signing key; never on in production
+
+# --- logging --------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.security": {"level": "WARNING"}},
+}
+
+# E-mail uniqueness is a case-insensitive functional constraint (Lower(email)), which auth.W004
+# cannot see.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]

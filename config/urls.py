@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from iam.authn.urls import compat_urlpatterns
+from iam.core.apis import HealthzApi, ReadyzApi
+from iam.tokens import views as token_views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/auth/", include("iam.authn.urls")),
+    path("api/token/", include(compat_urlpatterns)),
+    path(".well-known/jwks.json", token_views.jwks, name="jwks"),
+    path(".well-known/openid-configuration", token_views.openid_configuration, name="oidc-config"),
+    path("healthz", HealthzApi.as_view(), name="healthz"),
+    path("readyz", ReadyzApi.as_view(), name="readyz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+handler400 = "iam.core.errors.json_bad_request"
+handler403 = "iam.core.errors.json_permission_denied"
+handler404 = "iam.core.errors.json_not_found"
+handler500 = "iam.core.errors.json_server_error"

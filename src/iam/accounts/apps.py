@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "iam.accounts"
+    label = "iam_accounts"
+    verbose_name = "Accounts"

@@ -1,0 +1,45 @@
+"""The one function every security-relevant code path calls to leave an audit trail."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from django.http import HttpRequest
+
+from iam.audit.events import AuditEventType
+from iam.audit.models import AuditEvent
+from iam.core.http import client_ip, user_agent
+
+log = logging.getLogger("iam.audit")
+
+
+def audit_record(
+    *,
+    event: AuditEventType,
+    request: HttpRequest | None = None,
+    user_id: uuid.UUID | str | None = None,
+    session_id: uuid.UUID | str | None = None,
+    ip: str | None = None,
+    agent: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Write one audit event. ``data`` must never hold secrets (passwords, tokens, codes)."""
+    if request is not None:
+        ip = ip if ip is not None else client_ip(request)
+        agent = agent if agent is not None else user_agent(request)
+    row = AuditEvent.objects.create(
+        type=event,
+        user_id=user_id,
+        session_id=session_id,
+        ip=ip,
+        user_agent=(agent or "")[:512],
+        data=data or {},
+    )
+    log.info(
+        "audit %s",
+        event.value,
+        extra={"audit_type": event.value, "user_id": str(user_id), "session_id": str(session_id)},
+    )
+    return row

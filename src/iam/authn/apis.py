@@ -1,0 +1,267 @@
+"""Authentication endpoints. Thin: parse input, call one flow or service, render by transport."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.middleware.csrf import get_token, rotate_token
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework_simplejwt.exceptions import TokenError
+
+from iam.accounts.serializers import UserSerializer
+from iam.authn.authentication import raw_access_token
+from iam.authn.csrf import enforce_csrf
+from iam.authn.flows import login_with_password
+from iam.authn.throttles import LoginAccountThrottle, LoginIPThrottle
+from iam.authn.transport import (
+    clear_token_cookies,
+    refresh_cookie,
+    set_token_cookies,
+    token_body,
+)
+from iam.core.apis import NoStoreAPIView
+from iam.core.exceptions import IAMError, TokenInvalid
+from iam.core.http import client_ip, user_agent
+from iam.sessions.models import Transport
+from iam.sessions.services import (
+    ClientInfo,
+    IssuedTokens,
+    session_logout,
+    session_rotate,
+    session_user_for_access,
+)
+from iam.tokens.tokens import RefreshToken
+from iam.tokens.verification import access_token_validate
+
+PASSWORD_MAX = 1024
+ERROR = inline_serializer(
+    "Error", {"detail": serializers.CharField(), "code": serializers.CharField()}
+)
+
+
+def client_info(request: Request) -> ClientInfo:
+    return ClientInfo(ip=client_ip(request), user_agent=user_agent(request))
+
+
+class PublicAuthAPIView(NoStoreAPIView):
+    """Endpoints that take credentials themselves: no ambient authentication, open to all."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class CredentialsInput(serializers.Serializer):
+    email = serializers.CharField(required=False, max_length=254)
+    username = serializers.CharField(required=False, max_length=150)
+    password = serializers.CharField(max_length=PASSWORD_MAX, trim_whitespace=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        identifier = attrs.get("email") or attrs.get("username")
+        if not identifier:
+            raise serializers.ValidationError(
+                "Give an e-mail address or a username.", code="required"
+            )
+        attrs["identifier"] = identifier
+        return attrs
+
+
+class TokenResponse(serializers.Serializer):
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField()
+    access = serializers.CharField(required=False, help_text="hybrid and body transports")
+    refresh = serializers.CharField(required=False, help_text="body transport")
+
+
+def token_response(issued: IssuedTokens, *, extra: dict[str, Any] | None = None) -> Response:
+    response = Response({**token_body(issued), **(extra or {})})
+    set_token_cookies(response, issued)
+    return response
+
+
+class CsrfApi(PublicAuthAPIView):
+    @extend_schema(responses={204: None}, summary="Set the CSRF cookie for browser clients")
+    def get(self, request: Request) -> Response:
+        get_token(request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LoginApi(PublicAuthAPIView):
+    throttle_classes = [LoginIPThrottle, LoginAccountThrottle]
+
+    class LoginInput(CredentialsInput):
+        transport = serializers.ChoiceField(choices=Transport.choices, default=Transport.COOKIE)
+
+    class LoginOutput(TokenResponse):
+        user = UserSerializer()
+
+    @extend_schema(
+        request=LoginInput,
+        responses={
+            200: LoginOutput,
+            400: ERROR,
+            401: OpenApiResponse(ERROR, description="invalid_credentials"),
+            403: OpenApiResponse(ERROR, description="email_not_verified"),
+            429: OpenApiResponse(ERROR, description="throttled"),
+        },
+        summary="Sign in with a password; tokens travel as `transport` says",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.LoginInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        transport = data.validated_data["transport"]
+        issued = login_with_password(
+            identifier=data.validated_data["identifier"],
+            password=data.validated_data["password"],
+            transport=transport,
+            client=client_info(request),
+        )
+        if transport != Transport.BODY:
+            rotate_token(request)  # a fresh CSRF token for the new browser session
+        return token_response(issued, extra={"user": UserSerializer(issued.session.user).data})
+
+
+class RefreshApi(PublicAuthAPIView):
+    class RefreshInput(serializers.Serializer):
+        refresh = serializers.CharField(required=False, max_length=8192)
+
+    @extend_schema(
+        request=RefreshInput,
+        responses={200: TokenResponse, 401: ERROR, 403: ERROR},
+        summary="Rotate the refresh token (cookie or body) and get a new access token",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.RefreshInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        raw = data.validated_data.get("refresh")
+        if raw is None:
+            raw = refresh_cookie(request)
+            if raw is None:
+                raise TokenInvalid("No refresh token was presented.")
+            enforce_csrf(request._request)
+        issued = session_rotate(raw_refresh=raw, client=client_info(request))
+        return token_response(issued)
+
+
+class VerifyApi(PublicAuthAPIView):
+    class VerifyInput(serializers.Serializer):
+        token = serializers.CharField(max_length=8192)
+
+    @extend_schema(
+        request=VerifyInput,
+        responses={200: inline_serializer("Empty", {}), 401: ERROR},
+        summary="Check an access token: valid signature and claims, live session",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.VerifyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        token = access_token_validate(data.validated_data["token"])
+        session_user_for_access(token=token)
+        return Response({})
+
+
+class LogoutApi(PublicAuthAPIView):
+    class LogoutInput(serializers.Serializer):
+        refresh = serializers.CharField(required=False, max_length=8192)
+
+    @staticmethod
+    def _session_of(request: Request, body_refresh: str | None) -> tuple[str, str] | None:
+        """``(sid, sub)`` from the body refresh token, the refresh cookie, or the access token."""
+        cookie = refresh_cookie(request)
+        raw_access, access_from_cookie = raw_access_token(request)
+        if body_refresh is None and (cookie or (raw_access and access_from_cookie)):
+            enforce_csrf(request._request)
+        for raw in (body_refresh, cookie):
+            if raw:
+                try:
+                    token = RefreshToken(raw)
+                except TokenError:
+                    continue  # an unusable token revokes nothing
+                return str(token.get("sid")), str(token.get("sub"))
+        if raw_access:
+            try:
+                access = access_token_validate(raw_access)
+            except IAMError:
+                return None
+            return str(access["sid"]), str(access["sub"])
+        return None
+
+    @extend_schema(
+        request=LogoutInput,
+        responses={204: None, 403: ERROR},
+        summary="Revoke the current session and clear the cookies (idempotent)",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.LogoutInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        found = self._session_of(request, data.validated_data.get("refresh"))
+        if found is not None:
+            session_logout(session_id=found[0], user_id=found[1], client=client_info(request))
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        clear_token_cookies(response)
+        return response
+
+
+# --- SimpleJWT-compatible shapes: body transport, same sessions, rotation and reuse detection ----
+
+
+class CompatTokenObtainApi(PublicAuthAPIView):
+    throttle_classes = [LoginIPThrottle, LoginAccountThrottle]
+
+    class TokenPair(serializers.Serializer):
+        access = serializers.CharField()
+        refresh = serializers.CharField()
+
+    @extend_schema(
+        request=CredentialsInput,
+        responses={200: TokenPair, 401: ERROR, 403: ERROR, 429: ERROR},
+        summary="SimpleJWT-compatible: obtain an access/refresh pair",
+    )
+    def post(self, request: Request) -> Response:
+        data = CredentialsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = login_with_password(
+            identifier=data.validated_data["identifier"],
+            password=data.validated_data["password"],
+            transport=Transport.BODY,
+            client=client_info(request),
+        )
+        return Response({"access": issued.access, "refresh": issued.refresh})
+
+
+class CompatTokenRefreshApi(PublicAuthAPIView):
+    class CompatRefreshInput(serializers.Serializer):
+        refresh = serializers.CharField(max_length=8192)
+
+    class CompatRefreshOutput(serializers.Serializer):
+        access = serializers.CharField()
+        refresh = serializers.CharField(required=False)
+
+    @extend_schema(
+        request=CompatRefreshInput,
+        responses={200: CompatRefreshOutput, 401: ERROR},
+        summary="SimpleJWT-compatible: rotate a refresh token",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.CompatRefreshInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = session_rotate(
+            raw_refresh=data.validated_data["refresh"], client=client_info(request)
+        )
+        body = {"access": issued.access}
+        if issued.refresh is not None:
+            body["refresh"] = issued.refresh
+        return Response(body)
+
+
+class CompatTokenVerifyApi(VerifyApi):
+    @extend_schema(
+        request=VerifyApi.VerifyInput,
+        responses={200: inline_serializer("Empty", {}), 401: ERROR},
+        summary="SimpleJWT-compatible: verify an access token",
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)

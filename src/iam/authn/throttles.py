@@ -1,0 +1,42 @@
+"""Login rate limits, checked before any password hash is computed (DRF runs throttles first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+from iam.core.crypto import sha256_hex
+from iam.core.http import client_ip
+
+
+class _LiveRateThrottle(SimpleRateThrottle):
+    """Reads its rate from settings at use (DRF freezes THROTTLE_RATES at import)."""
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class LoginIPThrottle(_LiveRateThrottle):
+    scope = "login_ip"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": client_ip(request) or "unknown"}
+
+
+class LoginAccountThrottle(_LiveRateThrottle):
+    """Per account: the identifier is case-folded so changing letter case does not dodge it."""
+
+    scope = "login_account"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        data = request.data if isinstance(request.data, dict) else {}
+        identifier = data.get("email") or data.get("username")
+        if not isinstance(identifier, str) or not identifier.strip():
+            return None
+        return self.cache_format % {
+            "scope": self.scope,
+            "ident": sha256_hex(identifier.strip().casefold()),
+        }

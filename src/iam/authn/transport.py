@@ -1,0 +1,64 @@
+"""How tokens travel: HttpOnly cookies for browsers, the JSON body for apps (per session)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from iam.core.conf import iam_settings
+from iam.sessions.models import Transport
+from iam.sessions.services import IssuedTokens
+
+
+def token_body(issued: IssuedTokens) -> dict[str, Any]:
+    """The JSON part of a token response, by the session's transport."""
+    transport = issued.session.transport
+    body: dict[str, Any] = {"token_type": "Bearer", "expires_in": issued.access_expires_in}
+    if transport in (Transport.HYBRID, Transport.BODY):
+        body["access"] = issued.access
+    if transport == Transport.BODY and issued.refresh is not None:
+        body["refresh"] = issued.refresh
+    return body
+
+
+def set_token_cookies(response: HttpResponse, issued: IssuedTokens) -> None:
+    """Set the HttpOnly cookies the session's transport calls for."""
+    transport = issued.session.transport
+    common = {
+        "secure": iam_settings.cookie_secure,
+        "httponly": True,
+        "samesite": "Lax",
+        "domain": iam_settings.cookie_domain,
+    }
+    if transport == Transport.COOKIE:
+        response.set_cookie(
+            iam_settings.access_cookie_name,
+            issued.access,
+            max_age=issued.access_expires_in,
+            path="/",
+            **common,
+        )
+    if transport in (Transport.COOKIE, Transport.HYBRID) and issued.refresh is not None:
+        assert issued.refresh_expires_at is not None
+        max_age = int((issued.refresh_expires_at - timezone.now()).total_seconds())
+        response.set_cookie(
+            iam_settings.refresh_cookie_name,
+            issued.refresh,
+            max_age=max(max_age, 0),
+            path=iam_settings.refresh_cookie_path,
+            **common,
+        )
+
+
+def clear_token_cookies(response: HttpResponse) -> None:
+    for name, path in (
+        (iam_settings.access_cookie_name, "/"),
+        (iam_settings.refresh_cookie_name, iam_settings.refresh_cookie_path),
+    ):
+        response.delete_cookie(name, path=path, domain=iam_settings.cookie_domain, samesite="Lax")
+
+
+def refresh_cookie(request: HttpRequest) -> str | None:
+    return request.COOKIES.get(iam_settings.refresh_cookie_name) or None

@@ -1,0 +1,19 @@
+from django.urls import path
+
+from iam.accounts.apis import MeApi
+from iam.authn import apis
+
+urlpatterns = [
+    path("csrf/", apis.CsrfApi.as_view(), name="auth-csrf"),
+    path("login/", apis.LoginApi.as_view(), name="auth-login"),
+    path("refresh/", apis.RefreshApi.as_view(), name="auth-refresh"),
+    path("verify/", apis.VerifyApi.as_view(), name="auth-verify"),
+    path("logout/", apis.LogoutApi.as_view(), name="auth-logout"),
+    path("me/", MeApi.as_view(), name="auth-me"),
+]
+
+compat_urlpatterns = [
+    path("", apis.CompatTokenObtainApi.as_view(), name="token-obtain"),
+    path("refresh/", apis.CompatTokenRefreshApi.as_view(), name="token-refresh"),
+    path("verify/", apis.CompatTokenVerifyApi.as_view(), name="token-verify"),
+]

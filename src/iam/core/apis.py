@@ -1,0 +1,91 @@
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpResponse
+from django.utils.cache import add_never_cache_headers
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from iam.core.crypto import random_id
+from iam.core.exceptions import IAMError
+
+
+class NoStoreAPIView(APIView):
+    """Responses carry ``Cache-Control: no-store`` (every auth and account response)."""
+
+    def finalize_response(
+        self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_never_cache_headers(response)
+        return response
+
+
+class HealthzApi(APIView):
+    """Liveness: the process answers. Touches nothing else."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={200: inline_serializer("Health", {"status": serializers.CharField()})}
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})
+
+
+class ReadyzApi(APIView):
+    """Readiness: the database, the cache and an active signing key are usable."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Ready", {"status": serializers.CharField(), "checks": serializers.DictField()}
+            ),
+            503: inline_serializer(
+                "NotReady",
+                {
+                    "status": serializers.CharField(),
+                    "checks": serializers.DictField(),
+                    "detail": serializers.CharField(),
+                    "code": serializers.CharField(),
+                },
+            ),
+        }
+    )
+    def get(self, request: Request) -> Response:
+        from iam.tokens.keys import signing_key
+
+        checks: dict[str, str] = {}
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            probe = random_id()
+            cache.set("iam:readyz", probe, 10)
+            checks["cache"] = "ok" if cache.get("iam:readyz") == probe else "error: mismatch"
+        except Exception as exc:
+            checks["cache"] = f"error: {type(exc).__name__}"
+        try:
+            signing_key()
+            checks["signing_key"] = "ok"
+        except IAMError as exc:
+            checks["signing_key"] = f"error: {exc.code}"
+        except Exception as exc:
+            checks["signing_key"] = f"error: {type(exc).__name__}"
+        ready = all(value == "ok" for value in checks.values())
+        body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "checks": checks}
+        if not ready:
+            body.update(detail="A dependency is not ready.", code="not_ready")
+        return Response(body, status=200 if ready else 503)

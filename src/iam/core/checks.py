@@ -1,0 +1,56 @@
+"""System checks: bad configuration becomes a startup error, not a production surprise."""
+
+from typing import Any
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+
+from iam.core.conf import get_iam_settings
+
+OWASP_ARGON2_FLOOR = {"memory_cost_kib": 19456, "time_cost": 2, "parallelism": 1}
+
+
+@register()
+def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    errors: list = []
+    conf = get_iam_settings()
+    if (
+        conf.argon2_memory_cost_kib < OWASP_ARGON2_FLOOR["memory_cost_kib"]
+        or conf.argon2_time_cost < OWASP_ARGON2_FLOOR["time_cost"]
+        or conf.argon2_parallelism < OWASP_ARGON2_FLOOR["parallelism"]
+    ):
+        errors.append(
+            Error(
+                "Argon2 parameters are below the OWASP floor (m=19 MiB, t=2, p=1).",
+                hint="Raise IAM_ARGON2_MEMORY_COST_KIB / IAM_ARGON2_TIME_COST / "
+                "IAM_ARGON2_PARALLELISM.",
+                id="iam.E001",
+            )
+        )
+    if jwt_settings.ALGORITHM != "RS256":
+        errors.append(Error("SIMPLE_JWT['ALGORITHM'] must be RS256.", id="iam.E002"))
+    if not jwt_settings.ISSUER or not jwt_settings.AUDIENCE:
+        errors.append(Error("IAM_ISSUER and IAM_AUDIENCE must be set.", id="iam.E003"))
+    for key in conf.key_encryption_keys:
+        try:
+            Fernet(key.strip().encode())
+        except ValueError:
+            errors.append(
+                Error(
+                    "IAM_KEY_ENCRYPTION_KEYS holds a value that is not a Fernet key.",
+                    hint="Generate one with: python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'",
+                    id="iam.E004",
+                )
+            )
+    if conf.signing_key_size < 2048:
+        errors.append(Error("IAM_SIGNING_KEY_SIZE must be at least 2048.", id="iam.E005"))
+    if conf.refresh_grace.total_seconds() > 60:
+        errors.append(
+            Warning("IAM_REFRESH_GRACE_SECONDS above 60 weakens reuse detection.", id="iam.W001")
+        )
+    if not settings.DEBUG and not conf.cookie_secure:
+        errors.append(Error("IAM_COOKIE_SECURE must not be off when DEBUG is off.", id="iam.E006"))
+    return errors

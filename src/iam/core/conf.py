@@ -1,0 +1,107 @@
+"""Typed access to the IAM's settings.
+
+Values are read from ``django.conf.settings`` once and cached; the cache is dropped whenever a
+setting changes (``setting_changed``), so nothing is frozen at import time and tests can override.
+JWT settings (issuer, audience, lifetimes, leeway) live in ``SIMPLE_JWT`` only and are read from
+SimpleJWT's own ``api_settings``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+
+
+@dataclass(frozen=True, slots=True)
+class IAMSettings:
+    issuer: str
+    audience: str
+    access_lifetime: timedelta
+    refresh_lifetime: timedelta
+    leeway: timedelta
+    session_absolute_lifetime: timedelta
+    refresh_grace: timedelta
+    session_retention: timedelta
+    access_cookie_name: str
+    refresh_cookie_name: str
+    refresh_cookie_path: str
+    cookie_domain: str | None
+    cookie_secure: bool
+    require_email_verification: bool
+    signing_key_size: int
+    jwks_max_age: int
+    key_cache_seconds: int
+    token_cache_size: int
+    trusted_proxy_count: int
+    dev_mode: bool
+    key_encryption_keys: tuple[str, ...]
+    argon2_time_cost: int
+    argon2_memory_cost_kib: int
+    argon2_parallelism: int
+
+
+def _seconds(name: str) -> timedelta:
+    return timedelta(seconds=getattr(settings, name))
+
+
+@cache
+def get_iam_settings() -> IAMSettings:
+    leeway = jwt_settings.LEEWAY
+    return IAMSettings(
+        issuer=jwt_settings.ISSUER,
+        audience=jwt_settings.AUDIENCE,
+        access_lifetime=jwt_settings.ACCESS_TOKEN_LIFETIME,
+        refresh_lifetime=jwt_settings.REFRESH_TOKEN_LIFETIME,
+        leeway=leeway if isinstance(leeway, timedelta) else timedelta(seconds=leeway or 0),
+        session_absolute_lifetime=_seconds("IAM_SESSION_ABSOLUTE_LIFETIME"),
+        refresh_grace=_seconds("IAM_REFRESH_GRACE_SECONDS"),
+        session_retention=_seconds("IAM_SESSION_RETENTION"),
+        access_cookie_name=settings.IAM_ACCESS_COOKIE_NAME,
+        refresh_cookie_name=settings.IAM_REFRESH_COOKIE_NAME,
+        refresh_cookie_path=settings.IAM_REFRESH_COOKIE_PATH,
+        cookie_domain=settings.IAM_COOKIE_DOMAIN,
+        cookie_secure=settings.IAM_COOKIE_SECURE,
+        require_email_verification=settings.IAM_REQUIRE_EMAIL_VERIFICATION,
+        signing_key_size=settings.IAM_SIGNING_KEY_SIZE,
+        jwks_max_age=settings.IAM_JWKS_MAX_AGE,
+        key_cache_seconds=settings.IAM_KEY_CACHE_SECONDS,
+        token_cache_size=settings.IAM_TOKEN_CACHE_SIZE,
+        trusted_proxy_count=settings.IAM_TRUSTED_PROXY_COUNT,
+        dev_mode=settings.IAM_DEV_MODE,
+        key_encryption_keys=tuple(settings.IAM_KEY_ENCRYPTION_KEYS),
+        argon2_time_cost=settings.IAM_ARGON2_TIME_COST,
+        argon2_memory_cost_kib=settings.IAM_ARGON2_MEMORY_COST_KIB,
+        argon2_parallelism=settings.IAM_ARGON2_PARALLELISM,
+    )
+
+
+class _LazyIAMSettings:
+    """``iam_settings.issuer`` etc.; always the current values."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(get_iam_settings(), name)
+
+
+iam_settings = _LazyIAMSettings()
+
+# Callbacks run after any setting change (e.g. caches built from settings).
+_reset_callbacks: list = []
+
+
+def on_settings_reset(callback: object) -> object:
+    """Register a zero-argument callable to run when settings change (decorator)."""
+    _reset_callbacks.append(callback)
+    return callback
+
+
+@receiver(setting_changed)
+def _reset(**kwargs: object) -> None:
+    get_iam_settings.cache_clear()
+    for callback in _reset_callbacks:
+        callback()

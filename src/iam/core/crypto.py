@@ -1,0 +1,59 @@
+"""Encryption at rest with the key-encryption keys (KEK) from the environment.
+
+MultiFernet (AES-128-CBC + HMAC-SHA256): the first key encrypts, every listed key decrypts, so a
+KEK can be rotated by prepending a new key and re-wrapping (`manage.py rewrap_secrets`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from functools import cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from iam.core.conf import iam_settings, on_settings_reset
+
+
+class DecryptionFailed(Exception):
+    """Ciphertext was tampered with or no configured KEK can open it."""
+
+
+@cache
+def _fernet() -> MultiFernet:
+    return MultiFernet([Fernet(key.strip().encode()) for key in iam_settings.key_encryption_keys])
+
+
+on_settings_reset(_fernet.cache_clear)
+
+
+def encrypt(plaintext: bytes) -> bytes:
+    return _fernet().encrypt(plaintext)
+
+
+def decrypt(ciphertext: bytes) -> bytes:
+    try:
+        return _fernet().decrypt(bytes(ciphertext))
+    except InvalidToken as exc:
+        raise DecryptionFailed("ciphertext could not be decrypted with any configured KEK") from exc
+
+
+def rewrap(ciphertext: bytes) -> bytes:
+    """Re-encrypt under the first (newest) KEK."""
+    try:
+        return _fernet().rotate(bytes(ciphertext))
+    except InvalidToken as exc:
+        raise DecryptionFailed("ciphertext could not be decrypted with any configured KEK") from exc
+
+
+def random_id(nbytes: int = 16) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def constant_time_equals(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()

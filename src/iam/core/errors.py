@@ -1,0 +1,89 @@
+"""One error shape for every error: ``{"detail": str, "code": str}`` plus ``fields`` for validation.
+
+``fields`` maps a field name to a list of ``{"message", "code"}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from iam.core.exceptions import IAMError
+
+log = logging.getLogger("iam.errors")
+
+
+def _flatten(detail: Any) -> list[dict[str, str]]:
+    if isinstance(detail, list):
+        out: list[dict[str, str]] = []
+        for item in detail:
+            out.extend(_flatten(item))
+        return out
+    if isinstance(detail, dict):
+        out = []
+        for key, value in detail.items():
+            for item in _flatten(value):
+                out.append({**item, "message": f"{key}: {item['message']}"})
+        return out
+    return [{"message": str(detail), "code": getattr(detail, "code", "invalid")}]
+
+
+def _validation_body(exc: drf_exceptions.ValidationError) -> dict[str, Any]:
+    detail = exc.detail
+    if not isinstance(detail, dict):
+        errors = _flatten(detail)
+        return {"detail": errors[0]["message"], "code": errors[0]["code"], "fields": {}}
+    fields = {name: _flatten(value) for name, value in detail.items()}
+    non_field = fields.pop("non_field_errors", None)
+    if non_field:
+        return {"detail": non_field[0]["message"], "code": non_field[0]["code"], "fields": fields}
+    return {"detail": "Invalid input.", "code": "invalid", "fields": fields}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler: domain errors and DRF errors in the one shape."""
+    if isinstance(exc, IAMError):
+        response = Response({"detail": exc.detail, "code": exc.code}, status=exc.status_code)
+        if exc.status_code == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, drf_exceptions.ValidationError):
+        response.data = _validation_body(exc)
+    elif isinstance(exc, drf_exceptions.APIException):
+        detail = exc.detail
+        code = detail.code if hasattr(detail, "code") else exc.default_code
+        response.data = {"detail": str(detail), "code": code}
+        if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
+            response.data["code"] = "throttled"
+    return response
+
+
+def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+
+
+def json_server_error(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"detail": "Internal server error.", "code": "server_error"}, status=500)
+
+
+def json_bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse({"detail": "Bad request.", "code": "bad_request"}, status=400)
+
+
+def json_permission_denied(
+    request: HttpRequest, exception: Exception | None = None
+) -> JsonResponse:
+    return JsonResponse({"detail": "Permission denied.", "code": "permission_denied"}, status=403)

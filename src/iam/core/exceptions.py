@@ -1,0 +1,75 @@
+"""The domain error tree. Services raise these; ``iam.core.errors`` turns them into HTTP."""
+
+from __future__ import annotations
+
+
+class IAMError(Exception):
+    """A failure a client can act on: an HTTP status, a stable machine ``code`` and a message."""
+
+    status_code: int = 400
+    code: str = "invalid"
+    default_detail: str = "The request could not be completed."
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None) -> None:
+        self.detail = detail or self.default_detail
+        if code:
+            self.code = code
+        super().__init__(self.detail)
+
+
+class AuthenticationFailed(IAMError):
+    status_code = 401
+    code = "authentication_failed"
+    default_detail = "Authentication failed."
+
+
+class InvalidCredentials(AuthenticationFailed):
+    code = "invalid_credentials"
+    default_detail = "The credentials are not valid."
+
+
+class TokenInvalid(AuthenticationFailed):
+    code = "token_not_valid"
+    default_detail = "The token is invalid or expired."
+
+
+class TokenReused(AuthenticationFailed):
+    code = "token_reused"
+    default_detail = "This refresh token was already used; the session has been revoked."
+
+
+class SessionRevoked(AuthenticationFailed):
+    code = "session_revoked"
+    default_detail = "The session has been revoked."
+
+
+class SessionExpired(AuthenticationFailed):
+    code = "session_expired"
+    default_detail = "The session has expired; sign in again."
+
+
+class PermissionDenied(IAMError):
+    status_code = 403
+    code = "permission_denied"
+    default_detail = "You do not have permission to perform this action."
+
+
+class EmailNotVerified(PermissionDenied):
+    code = "email_not_verified"
+    default_detail = "The e-mail address has not been verified yet."
+
+
+class CsrfFailed(PermissionDenied):
+    code = "csrf_failed"
+    default_detail = "CSRF verification failed."
+
+
+class ServiceUnavailable(IAMError):
+    status_code = 503
+    code = "service_unavailable"
+    default_detail = "The service is temporarily unavailable."
+
+
+class SigningKeyUnavailable(ServiceUnavailable):
+    code = "signing_key_unavailable"
+    default_detail = "No active signing key; an operator must run `manage.py rotate_signing_keys`."

@@ -1,0 +1,39 @@
+"""Small HTTP helpers: the client's address and user agent, decided in one place."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.http import HttpRequest
+
+from iam.core.conf import iam_settings
+
+USER_AGENT_MAX = 512
+
+
+def _valid_ip(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's IP: the socket peer, or the address the N-th trusted proxy saw.
+
+    With ``IAM_TRUSTED_PROXY_COUNT = N`` the N right-most ``X-Forwarded-For`` entries were appended
+    by our proxies; the entry just left of them is the client. Anything further left is
+    client-controlled and ignored, so a spoofed header cannot choose the address.
+    """
+    remote = _valid_ip(request.META.get("REMOTE_ADDR", ""))
+    proxies = iam_settings.trusted_proxy_count
+    if proxies <= 0:
+        return remote
+    forwarded = [p for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+    if len(forwarded) < proxies:
+        return remote
+    return _valid_ip(forwarded[-proxies]) or remote
+
+
+def user_agent(request: HttpRequest) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX]

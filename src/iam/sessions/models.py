@@ -1,0 +1,53 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Transport(models.TextChoices):
+    COOKIE = "cookie"  # access and refresh only in HttpOnly cookies
+    HYBRID = "hybrid"  # access in the body, refresh in an HttpOnly cookie
+    BODY = "body"  # both in the body (mobile, CLI, services)
+
+
+class DeviceSession(models.Model):
+    """One signed-in device. Its refresh tokens rotate; only their ``jti`` is stored."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="device_sessions"
+    )
+    transport = models.CharField(max_length=8, choices=Transport.choices)
+    amr = models.JSONField(default=list)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True, default="")
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField()
+    expires_at = models.DateTimeField(help_text="Absolute end: the user signs in again after it.")
+    refresh_expires_at = models.DateTimeField(help_text="When the current refresh token expires.")
+    refresh_jti = models.CharField(max_length=64)
+    previous_refresh_jti = models.CharField(max_length=64, blank=True, default="")
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.CharField(max_length=32, blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "revoked_at"], name="session_user_live"),
+            models.Index(fields=["refresh_expires_at"], name="session_refresh_exp"),
+            models.Index(fields=["expires_at"], name="session_abs_exp"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.user_id})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class RevokeReason(models.TextChoices):
+    LOGOUT = "logout"
+    REFRESH_REUSED = "refresh_reused"
+    USER_INACTIVE = "user_inactive"
+    ADMIN = "admin"

@@ -1,0 +1,231 @@
+"""Device sessions: creation at login, refresh rotation with reuse detection, revocation.
+
+A refresh is one conditional UPDATE (compare-and-swap on the current ``jti``) plus its audit row in
+one transaction: exactly one of several concurrent uses of a token wins, on every database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+
+from iam.accounts.models import User
+from iam.audit.events import AuditEventType
+from iam.audit.services import audit_record
+from iam.core.conf import iam_settings
+from iam.core.exceptions import SessionExpired, SessionRevoked, TokenInvalid, TokenReused
+from iam.sessions.models import DeviceSession, RevokeReason, Transport
+from iam.tokens.tokens import AccessToken, RefreshToken
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    ip: str | None
+    user_agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    session: DeviceSession
+    access: str
+    access_expires_in: int
+    refresh: str | None  # None when a concurrent duplicate refresh got an access token only
+    refresh_expires_at: datetime | None
+
+
+def _epoch(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def _issue(*, session: DeviceSession, user: User, refresh_jti: str | None) -> IssuedTokens:
+    access = AccessToken()
+    access["sub"] = str(user.pk)
+    access["sid"] = str(session.pk)
+    access["email"] = user.email
+    access["email_verified"] = user.email_verified
+    access["amr"] = list(session.amr)
+    access["auth_time"] = _epoch(session.created_at)
+    refresh_raw = None
+    if refresh_jti is not None:
+        refresh = RefreshToken()
+        refresh["jti"] = refresh_jti
+        refresh["sub"] = str(user.pk)
+        refresh["sid"] = str(session.pk)
+        refresh["exp"] = _epoch(session.refresh_expires_at)
+        refresh_raw = str(refresh)
+    return IssuedTokens(
+        session=session,
+        access=str(access),
+        access_expires_in=int(iam_settings.access_lifetime.total_seconds()),
+        refresh=refresh_raw,
+        refresh_expires_at=session.refresh_expires_at if refresh_jti else None,
+    )
+
+
+def session_open(
+    *, user: User, transport: Transport, amr: list[str], client: ClientInfo
+) -> DeviceSession:
+    """Open a session for a user who passed every factor (tokens come from ``session_issue``)."""
+    now = timezone.now()
+    expires_at = now + iam_settings.session_absolute_lifetime
+    return DeviceSession.objects.create(
+        user=user,
+        transport=transport,
+        amr=amr,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        created_at=now,
+        last_used_at=now,
+        expires_at=expires_at,
+        refresh_expires_at=min(now + iam_settings.refresh_lifetime, expires_at),
+        refresh_jti=uuid.uuid4().hex,
+    )
+
+
+def session_issue(*, session: DeviceSession, user: User) -> IssuedTokens:
+    """The first token pair of a freshly opened session."""
+    return _issue(session=session, user=user, refresh_jti=session.refresh_jti)
+
+
+def _ensure_usable(session: DeviceSession, now: datetime) -> None:
+    if session.revoked_at is not None:
+        raise SessionRevoked()
+    if session.expires_at <= now:
+        raise SessionExpired()
+    if not session.user.is_active:
+        session_revoke(session=session, reason=RevokeReason.USER_INACTIVE)
+        raise TokenInvalid()
+
+
+def session_rotate(*, raw_refresh: str, client: ClientInfo) -> IssuedTokens:
+    """Exchange a refresh token for a new access token and a new refresh token.
+
+    - the current token: rotated (one winner among concurrent uses);
+    - the token just replaced, within the grace window: a new access token, no new refresh token
+      (two tabs refreshing at once);
+    - any older token of the session: theft; the session is revoked and TokenReused raised.
+    """
+    try:
+        token = RefreshToken(raw_refresh)
+    except TokenError as exc:
+        raise TokenInvalid() from exc
+    jti, sid = token["jti"], token.get("sid")
+    try:
+        session = DeviceSession.objects.select_related("user").get(pk=uuid.UUID(str(sid)))
+    except (ValueError, DeviceSession.DoesNotExist) as exc:
+        raise TokenInvalid() from exc
+    if str(session.user_id) != token["sub"]:
+        raise TokenInvalid()
+    now = timezone.now()
+    _ensure_usable(session, now)
+
+    if jti == session.refresh_jti:
+        new_jti = uuid.uuid4().hex
+        refresh_expires_at = min(now + iam_settings.refresh_lifetime, session.expires_at)
+        with transaction.atomic():
+            won = DeviceSession.objects.filter(
+                pk=session.pk, refresh_jti=jti, revoked_at__isnull=True
+            ).update(
+                refresh_jti=new_jti,
+                previous_refresh_jti=jti,
+                rotated_at=now,
+                last_used_at=now,
+                refresh_expires_at=refresh_expires_at,
+                ip=client.ip,
+                user_agent=client.user_agent,
+            )
+            if won:
+                audit_record(
+                    event=AuditEventType.TOKEN_REFRESHED,
+                    user_id=session.user_id,
+                    session_id=session.pk,
+                    ip=client.ip,
+                    agent=client.user_agent,
+                )
+        if won:
+            session.refresh_jti, session.previous_refresh_jti = new_jti, jti
+            session.rotated_at = session.last_used_at = now
+            session.refresh_expires_at = refresh_expires_at
+            return _issue(session=session, user=session.user, refresh_jti=new_jti)
+        session.refresh_from_db()  # lost the race: decide against the winner's state
+        _ensure_usable(session, now)
+
+    rotated_at = session.rotated_at
+    if (
+        jti == session.previous_refresh_jti
+        and rotated_at is not None
+        and now - rotated_at <= iam_settings.refresh_grace
+    ):
+        return _issue(session=session, user=session.user, refresh_jti=None)
+
+    session_revoke(session=session, reason=RevokeReason.REFRESH_REUSED)
+    audit_record(
+        event=AuditEventType.REFRESH_REUSE_DETECTED,
+        user_id=session.user_id,
+        session_id=session.pk,
+        ip=client.ip,
+        agent=client.user_agent,
+    )
+    raise TokenReused()
+
+
+def session_revoke(*, session: DeviceSession, reason: str) -> bool:
+    """Revoke a session: its refresh tokens and access tokens stop working at once. Idempotent."""
+    now = timezone.now()
+    changed = DeviceSession.objects.filter(pk=session.pk, revoked_at__isnull=True).update(
+        revoked_at=now, revoke_reason=reason
+    )
+    if changed:
+        session.revoked_at, session.revoke_reason = now, reason
+    return bool(changed)
+
+
+def session_logout(*, session_id: str, user_id: str, client: ClientInfo) -> None:
+    session = DeviceSession.objects.filter(pk=session_id, user_id=user_id).first()
+    if session is not None and session_revoke(session=session, reason=RevokeReason.LOGOUT):
+        audit_record(
+            event=AuditEventType.LOGOUT,
+            user_id=session.user_id,
+            session_id=session.pk,
+            ip=client.ip,
+            agent=client.user_agent,
+        )
+
+
+def session_user_for_access(*, token: AccessToken) -> User:
+    """The user behind a valid access token whose session is still live (one query), else 401."""
+    try:
+        session = DeviceSession.objects.select_related("user").get(pk=token["sid"])
+    except (DeviceSession.DoesNotExist, ValueError, KeyError) as exc:
+        raise TokenInvalid() from exc
+    user = session.user
+    if (
+        session.revoked_at is not None
+        or session.expires_at <= timezone.now()
+        or str(session.user_id) != token["sub"]
+        or not user.is_active
+    ):
+        raise TokenInvalid()
+    return user
+
+
+def sessions_cleanup(*, now: datetime | None = None, batch_size: int = 1000) -> int:
+    """Delete sessions that ended (revoked or expired) longer ago than the retention period."""
+    now = now or timezone.now()
+    cutoff = now - iam_settings.session_retention
+    ended = (
+        DeviceSession.objects.filter(revoked_at__lt=cutoff)
+        | DeviceSession.objects.filter(expires_at__lt=cutoff)
+        | DeviceSession.objects.filter(refresh_expires_at__lt=cutoff)
+    )
+    deleted = 0
+    while True:
+        ids = list(ended.values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        deleted += DeviceSession.objects.filter(pk__in=ids).delete()[0]

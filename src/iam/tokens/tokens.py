@@ -1,0 +1,73 @@
+"""The IAM's token classes: SimpleJWT tokens with settings read at use, not frozen at import."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+from typing import Any, ClassVar, Self
+
+from rest_framework_simplejwt.tokens import Token
+
+from iam.core.conf import iam_settings, on_settings_reset
+from iam.tokens.backend import KeyedTokenBackend
+
+ACCESS_TYP = "at+jwt"  # RFC 9068
+REFRESH_TYP = "refresh+jwt"
+
+
+@cache
+def token_backend(typ: str, audience: str) -> KeyedTokenBackend:
+    return KeyedTokenBackend(typ=typ, audience=audience)
+
+
+on_settings_reset(token_backend.cache_clear)
+
+
+class IAMToken(Token):
+    """Base of the IAM's tokens; subclasses name their ``typ`` header and ``audience``."""
+
+    typ: ClassVar[str]
+    audience: str
+
+    @property
+    def token_backend(self) -> KeyedTokenBackend:  # type: ignore[override]
+        return token_backend(self.typ, self.audience)
+
+    @classmethod
+    def from_validated(cls, raw: str, payload: dict[str, Any]) -> Self:
+        """Wrap claims that were already validated (cached) without decoding again."""
+        token = cls.__new__(cls)
+        token.token = raw
+        token.payload = payload
+        token.current_time = None
+        return token
+
+
+class AccessToken(IAMToken):
+    """What a client presents to APIs. ``aud`` is the configured API audience."""
+
+    token_type = "access"  # noqa: S105 (a claim value)
+    typ = ACCESS_TYP
+
+    @property
+    def lifetime(self) -> timedelta:  # type: ignore[override]
+        return iam_settings.access_lifetime
+
+    @property
+    def audience(self) -> str:
+        return iam_settings.audience
+
+
+class RefreshToken(IAMToken):
+    """Only the IAM accepts it: its ``aud`` is the issuer itself, its ``typ`` differs."""
+
+    token_type = "refresh"  # noqa: S105 (a claim value)
+    typ = REFRESH_TYP
+
+    @property
+    def lifetime(self) -> timedelta:  # type: ignore[override]
+        return iam_settings.refresh_lifetime
+
+    @property
+    def audience(self) -> str:
+        return iam_settings.issuer

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from iam.accounts.models import User
+from iam.tokens import services as key_services
+from iam.tokens.keys import key_ring_clear
+from iam.tokens.verification import access_token_cache
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def _rsa_pool() -> list[rsa.RSAPrivateKey]:
+    return [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(8)]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_process_state(
+    _rsa_pool: list[rsa.RSAPrivateKey], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Per-process caches outlive a test's rolled-back database: start every test clean.
+
+    Key generation draws from a pool made once per run (RSA generation is slow, not under test).
+    """
+    pool = itertools.cycle(_rsa_pool)
+    monkeypatch.setattr(key_services.rsa, "generate_private_key", lambda **kw: next(pool))
+    key_ring_clear()
+    access_token_cache.clear()
+    cache.clear()
+    yield
+    key_ring_clear()
+    access_token_cache.clear()
+
+
+@pytest.fixture
+def keys(db: Any) -> key_services.RotationReport:
+    """An active signing key and a prepublished next key."""
+    return key_services.signing_keys_rotate()
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def browser() -> APIClient:
+    """A client that enforces CSRF like a browser-facing deployment does."""
+    return APIClient(enforce_csrf_checks=True)
+
+
+@pytest.fixture
+def user(db: Any) -> User:
+    return User.objects.create_user(
+        email="alice@example.com", password=PASSWORD, username="alice", email_verified=True
+    )
+
+
+@pytest.fixture
+def login(keys: Any) -> Callable[..., Any]:
+    """``login(client, transport=..., email=..., password=...)`` -> the login response."""
+
+    def _login(
+        client: APIClient,
+        *,
+        transport: str = "body",
+        email: str = "alice@example.com",
+        password: str = PASSWORD,
+        **extra: Any,
+    ) -> Any:
+        body = {"email": email, "password": password, "transport": transport}
+        return client.post("/api/auth/login/", body, format="json", **extra)
+
+    return _login
+
+
+@pytest.fixture
+def tokens(api: APIClient, user: User, login: Callable[..., Any]) -> dict[str, Any]:
+    """A body-transport login: ``{"access", "refresh", ...}``."""
+    response = login(api)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def csrf_headers(client: APIClient) -> dict[str, str]:
+    """What a same-origin SPA sends: the CSRF cookie's value in the header."""
+    client.get("/api/auth/csrf/")
+    return {"HTTP_X_CSRFTOKEN": client.cookies["csrftoken"].value}
