@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -42,7 +43,7 @@ def set_token_cookies(response: HttpResponse, issued: IssuedTokens) -> None:
         )
     if transport in (Transport.COOKIE, Transport.HYBRID) and issued.refresh is not None:
         assert issued.refresh_expires_at is not None
-        max_age = int((issued.refresh_expires_at - timezone.now()).total_seconds())
+        max_age = math.ceil((issued.refresh_expires_at - timezone.now()).total_seconds())
         response.set_cookie(
             iam_settings.refresh_cookie_name,
             issued.refresh,

@@ -59,7 +59,7 @@ class KeyRing:
     signing_key: rsa.RSAPrivateKey | None
     verifying_keys: Mapping[str, rsa.RSAPublicKey]
     jwks_json: bytes
-    loaded_at: float = field(default_factory=time.monotonic)
+    loaded_at: float = field(default_factory=time.time)
 
 
 _EMPTY = KeyRing(None, None, {}, b'{"keys":[]}', loaded_at=float("-inf"))
@@ -113,7 +113,7 @@ def _reload(previous: KeyRing) -> KeyRing:
 
 def key_ring() -> KeyRing:
     ring = _ring
-    if time.monotonic() - ring.loaded_at >= iam_settings.key_cache_seconds:
+    if time.time() - ring.loaded_at >= iam_settings.key_cache_seconds:
         ring = _reload(ring)
     return ring
 
@@ -137,7 +137,7 @@ def verifying_key(kid: str | None) -> rsa.RSAPublicKey | None:
         return None
     ring = key_ring()
     found = ring.verifying_keys.get(kid)
-    if found is None and time.monotonic() - ring.loaded_at >= UNKNOWN_KID_RELOAD_INTERVAL:
+    if found is None and time.time() - ring.loaded_at >= UNKNOWN_KID_RELOAD_INTERVAL:
         found = _reload(ring).verifying_keys.get(kid)
     return found
 

@@ -82,7 +82,6 @@ def signing_keys_prune(*, now: datetime | None = None) -> list[str]:
     return removed
 
 
-@transaction.atomic
 def signing_keys_rotate(*, force: bool = False, now: datetime | None = None) -> RotationReport:
     """One rotation step; safe to run on a schedule and from several hosts.
 
@@ -92,7 +91,13 @@ def signing_keys_rotate(*, force: bool = False, now: datetime | None = None) -> 
     - always leave a next key published, so verifiers know it before it signs;
     - retired keys past their publication window are removed.
     """
-    now = now or timezone.now()
+    with transaction.atomic():
+        report = _rotate(force=force, now=now or timezone.now())
+    key_ring_clear()  # this process at once; the others on their next reload or unknown kid
+    return report
+
+
+def _rotate(*, force: bool, now: datetime) -> RotationReport:
     report = RotationReport()
     keys = {k.state: k for k in SigningKey.objects.select_for_update().exclude(state=State.REMOVED)}
     report.removed = signing_keys_prune(now=now)
@@ -131,7 +136,6 @@ def signing_keys_rotate(*, force: bool = False, now: datetime | None = None) -> 
             "forced": force,
         },
     )
-    transaction.on_commit(key_ring_clear)
     return report
 
 

@@ -1,0 +1,84 @@
+"""Configuration: production refuses to start without secrets; check --deploy is clean."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.checks import run_checks
+from django.test import override_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _django(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("IAM_", "DJANGO_"))}
+    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", **env})
+    for key in ("SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "DATABASE_URL", "REDIS_URL", "EMAIL_URL"):
+        if key not in env:
+            clean.pop(key, None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True,
+        timeout=120,
+    )
+
+
+def _production_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "DEBUG": "false",
+        "SECRET_KEY": Fernet.generate_key().decode() * 2,
+        "IAM_KEY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "iam.example.com",
+        "IAM_VAR_DIR": str(tmp_path),
+        "IAM_ISSUER": "https://iam.example.com",
+        "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587",
+    }
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "IAM_KEY_ENCRYPTION_KEYS", "ALLOWED_HOSTS"])
+def test_production_refuses_to_start_without_its_secrets(tmp_path, missing):
+    env = _production_env(tmp_path)
+    del env[missing]
+    result = _django(["check"], **env)
+    assert result.returncode != 0
+    assert f"{missing} must be set" in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing was generated
+
+
+def test_check_deploy_is_clean_in_production_mode(tmp_path):
+    result = _django(["check", "--deploy", "--fail-level", "WARNING"], **_production_env(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_flags_a_console_mailer_in_production(tmp_path):
+    env = _production_env(tmp_path)
+    del env["EMAIL_URL"]
+    result = _django(["check", "--deploy"], **env)
+    assert "mail.E001" in result.stdout + result.stderr
+
+
+def test_dev_mode_generates_secrets_into_var_with_a_warning(tmp_path):
+    result = _django(["check"], DEBUG="true", IAM_VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in tmp_path.iterdir()} >= {"secret_key", "key_encryption_key"}
+    assert "never use it in production" in result.stderr
+    assert oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
+
+
+@override_settings(IAM_ARGON2_MEMORY_COST_KIB=8192)
+def test_argon2_below_the_owasp_floor_is_a_startup_error():
+    assert "iam.E001" in {e.id for e in run_checks(include_deployment_checks=False, databases=[])}
+
+
+@override_settings(IAM_KEY_ENCRYPTION_KEYS=["not-a-fernet-key"])
+def test_bad_kek_is_a_startup_error():
+    assert "iam.E004" in {e.id for e in run_checks(databases=[])}
+
+
+def test_default_configuration_passes_the_checks():
+    assert [e for e in run_checks(databases=[]) if e.id.startswith("iam.")] == []
