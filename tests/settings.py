@@ -21,3 +21,12 @@ from config.settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # 2048 is the floor and the default; key generation is the slowest part of key tests.
 IAM_SIGNING_KEY_SIZE = 2048
+
+# Parallel workers (pytest-xdist) must not share a Redis database: each flushes its own.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if REDIS_URL and _worker.startswith("gw"):
+    _base, _, _db = REDIS_URL.rstrip("/").rpartition("/")
+    if not _db.isdigit():
+        _base, _db = REDIS_URL.rstrip("/"), "15"
+    _db_index = max(1, int(_db) - int(_worker[2:]))
+    CACHES["default"]["LOCATION"] = f"{_base}/{_db_index}"
