@@ -16,6 +16,7 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("EMAIL_URL", "memorymail://")
 
 from config.settings import *  # noqa: F403
+from config.settings import CACHES, REDIS_URL
 
 # Cheap hashing everywhere except the tests that test hashing (they override this).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -15,7 +15,8 @@ def test_uuid_primary_key_and_defaults():
     assert isinstance(user.pk, uuid.UUID)
     assert user.email == "Bob@example.com"  # domain part normalised
     assert (user.email_verified, user.is_active, user.username) == (False, True, None)
-    assert user.created_at and user.updated_at
+    assert user.created_at
+    assert user.updated_at
 
 
 def test_email_is_unique_case_insensitively():
@@ -34,4 +35,6 @@ def test_username_is_optional_and_unique_case_insensitively():
 
 def test_superuser_is_staff_and_verified():
     admin = User.objects.create_superuser(email="root@example.com", password="x" * 12)
-    assert admin.is_staff and admin.is_superuser and admin.email_verified
+    assert admin.is_staff
+    assert admin.is_superuser
+    assert admin.email_verified

@@ -28,7 +28,7 @@ class EchoView(APIView):
 def test_it_is_the_default_authentication_and_deny_is_the_default(api, keys):
     from rest_framework.settings import api_settings
 
-    assert api_settings.DEFAULT_AUTHENTICATION_CLASSES == [IAMAuthentication]
+    assert [IAMAuthentication] == api_settings.DEFAULT_AUTHENTICATION_CLASSES
     response = api.get("/api/auth/me/")
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
@@ -38,8 +38,10 @@ def test_it_is_the_default_authentication_and_deny_is_the_default(api, keys):
 def test_bearer_header_yields_a_normal_user_and_the_token(api, user, tokens):
     request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
     found_user, token = IAMAuthentication().authenticate(EchoView().initialize_request(request))
-    assert isinstance(found_user, User) and found_user.pk == user.pk
-    assert isinstance(token, AccessToken) and token["sub"] == str(user.pk)
+    assert isinstance(found_user, User)
+    assert found_user.pk == user.pk
+    assert isinstance(token, AccessToken)
+    assert token["sub"] == str(user.pk)
 
 
 def test_cookie_works_for_safe_requests(browser, user, login):
@@ -95,10 +97,15 @@ def test_bearer_unsafe_request_needs_no_csrf(tokens):
 def test_revoked_session_access_token_is_refused_at_once(api, tokens):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access']}"}
     assert api.get("/api/auth/me/", **headers).status_code == 200  # now in the token cache
-    assert api.post("/api/auth/logout/", {"refresh": tokens["refresh"]}, format="json").status_code == 204
+    assert (
+        api.post("/api/auth/logout/", {"refresh": tokens["refresh"]}, format="json").status_code
+        == 204
+    )
     response = api.get("/api/auth/me/", **headers)
     assert response.status_code == 401
-    assert api.post("/api/auth/verify/", {"token": tokens["access"]}, format="json").status_code == 401
+    assert (
+        api.post("/api/auth/verify/", {"token": tokens["access"]}, format="json").status_code == 401
+    )
 
 
 def test_deactivated_user_is_refused_at_once(api, tokens, user):

@@ -24,7 +24,8 @@ def test_obtain_refresh_verify_shapes(api, user, keys):
     assert set(rotated.json()) == {"access", "refresh"}
 
     verify = api.post("/api/token/verify/", {"token": rotated.json()["access"]}, format="json")
-    assert verify.status_code == 200 and verify.json() == {}
+    assert verify.status_code == 200
+    assert verify.json() == {}
 
 
 def test_stock_username_field_works(api, user, keys):
@@ -33,7 +34,9 @@ def test_stock_username_field_works(api, user, keys):
 
 
 def test_reuse_detection_applies_to_compat_refresh(api, user, keys):
-    pair = api.post("/api/token/", {"email": user.email, "password": PASSWORD}, format="json").json()
+    pair = api.post(
+        "/api/token/", {"email": user.email, "password": PASSWORD}, format="json"
+    ).json()
     api.post("/api/token/refresh/", {"refresh": pair["refresh"]}, format="json")
     with time_machine.travel(time.time() + 10, tick=False):
         reused = api.post("/api/token/refresh/", {"refresh": pair["refresh"]}, format="json")
@@ -44,7 +47,12 @@ def test_reuse_detection_applies_to_compat_refresh(api, user, keys):
 def test_compat_obtain_is_throttled_like_login(api, user, keys):
     for _ in range(5):
         api.post("/api/token/", {"email": user.email, "password": "nope"}, format="json")
-    assert api.post("/api/token/", {"email": user.email, "password": PASSWORD}, format="json").status_code == 429
+    assert (
+        api.post(
+            "/api/token/", {"email": user.email, "password": PASSWORD}, format="json"
+        ).status_code
+        == 429
+    )
 
 
 def test_compat_verify_rejects_garbage(api, keys):

@@ -18,15 +18,20 @@ def test_cookie_transport_keeps_tokens_out_of_the_body(api, user, login):
     response = login(api, transport="cookie")
     assert response.status_code == 200
     body = response.json()
-    assert "access" not in body and "refresh" not in body
-    assert body["token_type"] == "Bearer" and body["expires_in"] == 900
+    assert "access" not in body
+    assert "refresh" not in body
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 900
     assert body["user"]["email"] == "alice@example.com"
     access, refresh = response.cookies["access_token"], response.cookies["refresh_token"]
     for cookie in (access, refresh):
-        assert cookie["httponly"] and cookie["secure"]
+        assert cookie["httponly"]
+        assert cookie["secure"]
         assert cookie["samesite"] == "Lax"
-    assert access["path"] == "/" and access["max-age"] == 900
-    assert refresh["path"] == "/api/auth/" and refresh["max-age"] == 7 * 24 * 3600
+    assert access["path"] == "/"
+    assert access["max-age"] == 900
+    assert refresh["path"] == "/api/auth/"
+    assert refresh["max-age"] == 7 * 24 * 3600
     assert "no-store" in response["Cache-Control"]
     assert DeviceSession.objects.get().transport == "cookie"
 
@@ -42,14 +47,17 @@ def test_default_transport_is_cookie(api, user, keys):
 
 def test_hybrid_transport(api, user, login):
     response = login(api, transport="hybrid")
-    assert "access" in response.json() and "refresh" not in response.json()
-    assert "refresh_token" in response.cookies and "access_token" not in response.cookies
+    assert "access" in response.json()
+    assert "refresh" not in response.json()
+    assert "refresh_token" in response.cookies
+    assert "access_token" not in response.cookies
 
 
 def test_body_transport_sets_no_cookies(api, user, login):
     response = login(api, transport="body")
     assert {"access", "refresh"} <= set(response.json())
-    assert "access_token" not in response.cookies and "refresh_token" not in response.cookies
+    assert "access_token" not in response.cookies
+    assert "refresh_token" not in response.cookies
 
 
 def test_login_by_username_and_any_email_case(api, user, keys):
@@ -76,7 +84,10 @@ def test_plain_http_dev_cookies_drop_secure(api, user, login):
 def test_wrong_credentials_answer_identically(api, user, keys, body):
     response = api.post("/api/auth/login/", body, format="json")
     assert response.status_code == 401
-    assert response.json() == {"detail": "The credentials are not valid.", "code": "invalid_credentials"}
+    assert response.json() == {
+        "detail": "The credentials are not valid.",
+        "code": "invalid_credentials",
+    }
     assert "access_token" not in response.cookies
 
 
@@ -85,7 +96,9 @@ def test_unknown_account_costs_a_password_hash(api, keys, monkeypatch):
 
     calls = []
     monkeypatch.setattr(flows, "make_password", lambda raw: calls.append(raw))
-    api.post("/api/auth/login/", {"email": "ghost@example.com", "password": "x" * 12}, format="json")
+    api.post(
+        "/api/auth/login/", {"email": "ghost@example.com", "password": "x" * 12}, format="json"
+    )
     assert calls == ["x" * 12]
 
 
@@ -140,9 +153,11 @@ def test_audit_events_for_success_and_failure(api, user, login):
     login(api, password="wrong password!")
     login(api, HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="198.51.100.4")
     failed = AuditEvent.objects.get(type="user:login:failed")
-    assert failed.user_id == user.id and failed.data == {"reason": "bad_password"}
+    assert failed.user_id == user.id
+    assert failed.data == {"reason": "bad_password"}
     ok = AuditEvent.objects.get(type="user:login:succeeded")
-    assert ok.ip == "198.51.100.4" and ok.user_agent == "Firefox/140"
+    assert ok.ip == "198.51.100.4"
+    assert ok.user_agent == "Firefox/140"
     assert ok.session_id == DeviceSession.objects.get().id
     assert PASSWORD not in str(failed.data) + str(ok.data)
 
@@ -150,7 +165,11 @@ def test_audit_events_for_success_and_failure(api, user, login):
 def test_session_records_the_device(api, user, login):
     login(api, HTTP_USER_AGENT="Mozilla/5.0 Test", REMOTE_ADDR="198.51.100.9")
     session = DeviceSession.objects.get()
-    assert (session.ip, session.user_agent, session.amr) == ("198.51.100.9", "Mozilla/5.0 Test", ["pwd"])
+    assert (session.ip, session.user_agent, session.amr) == (
+        "198.51.100.9",
+        "Mozilla/5.0 Test",
+        ["pwd"],
+    )
 
 
 class TestThrottling:

@@ -16,7 +16,8 @@ def test_cookie_refresh_answers_by_cookie(browser, user, login):
     old = browser.cookies["refresh_token"].value
     response = browser.post("/api/auth/refresh/", {}, format="json", **csrf_headers(browser))
     assert response.status_code == 200
-    assert "access" not in response.json() and "refresh" not in response.json()
+    assert "access" not in response.json()
+    assert "refresh" not in response.json()
     assert response.cookies["refresh_token"].value != old
     assert response.cookies["refresh_token"]["path"] == "/api/auth/"
     assert "no-store" in response["Cache-Control"]
@@ -26,7 +27,8 @@ def test_hybrid_refresh_returns_access_in_body_and_refresh_in_cookie(browser, us
     login(browser, transport="hybrid")
     response = browser.post("/api/auth/refresh/", {}, format="json", **csrf_headers(browser))
     assert response.status_code == 200
-    assert "access" in response.json() and "refresh" not in response.json()
+    assert "access" in response.json()
+    assert "refresh" not in response.json()
     assert "refresh_token" in response.cookies
 
 
@@ -44,7 +46,9 @@ def test_cross_site_post_cannot_refresh_or_log_out(browser, user, login):
     assert browser.post("/api/auth/refresh/", {}, format="json", **evil).status_code == 403
     assert browser.post("/api/auth/logout/", {}, format="json", **evil).status_code == 403
     # a form post cannot even be parsed: the auth API speaks JSON only
-    form = browser.post("/api/auth/logout/", "a=b", content_type="application/x-www-form-urlencoded")
+    form = browser.post(
+        "/api/auth/logout/", "a=b", content_type="application/x-www-form-urlencoded"
+    )
     assert form.status_code in (403, 415)
     assert DeviceSession.objects.get().revoked_at is None
 
@@ -68,7 +72,10 @@ def test_logout_by_cookie_clears_cookies_and_revokes(browser, user, login):
 
 
 def test_logout_by_body_refresh(api, tokens):
-    assert api.post("/api/auth/logout/", {"refresh": tokens["refresh"]}, format="json").status_code == 204
+    assert (
+        api.post("/api/auth/logout/", {"refresh": tokens["refresh"]}, format="json").status_code
+        == 204
+    )
     assert DeviceSession.objects.get().revoked_at is not None
     response = api.post("/api/auth/refresh/", {"refresh": tokens["refresh"]}, format="json")
     assert response.status_code == 401
@@ -76,14 +83,19 @@ def test_logout_by_body_refresh(api, tokens):
 
 
 def test_logout_by_bearer_sid(api, tokens):
-    response = api.post("/api/auth/logout/", {}, format="json", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    response = api.post(
+        "/api/auth/logout/", {}, format="json", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}"
+    )
     assert response.status_code == 204
     assert DeviceSession.objects.get().revoked_at is not None
 
 
 def test_logout_is_idempotent(api, tokens):
     for _ in range(2):
-        assert api.post("/api/auth/logout/", {"refresh": tokens["refresh"]}, format="json").status_code == 204
+        assert (
+            api.post("/api/auth/logout/", {"refresh": tokens["refresh"]}, format="json").status_code
+            == 204
+        )
     assert api.post("/api/auth/logout/", {}, format="json").status_code == 204
     assert AuditEvent.objects.filter(type="session:session:logout").count() == 1
 

@@ -38,9 +38,17 @@ def test_openapi_schema_describes_the_auth_api(api, db):
     response = api.get("/api/schema/?format=json")
     assert response.status_code == 200
     paths = response.json()["paths"]
-    for path in ("/api/auth/login/", "/api/auth/refresh/", "/api/auth/logout/", "/api/auth/me/",
-                 "/api/auth/verify/", "/api/auth/csrf/", "/api/token/", "/api/token/refresh/",
-                 "/api/token/verify/"):
+    for path in (
+        "/api/auth/login/",
+        "/api/auth/refresh/",
+        "/api/auth/logout/",
+        "/api/auth/me/",
+        "/api/auth/verify/",
+        "/api/auth/csrf/",
+        "/api/token/",
+        "/api/token/refresh/",
+        "/api/token/verify/",
+    ):
         assert path in paths, path
     assert "transport" in str(response.json()["components"]["schemas"]["LoginInputRequest"])
     assert api.get("/api/docs/").status_code == 200

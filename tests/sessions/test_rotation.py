@@ -31,7 +31,8 @@ def test_every_refresh_rotates(api, tokens):
     second = refresh(api, first.json()["refresh"])
     assert second.status_code == 200
     session = DeviceSession.objects.get()
-    assert session.previous_refresh_jti and session.refresh_jti != session.previous_refresh_jti
+    assert session.previous_refresh_jti
+    assert session.refresh_jti != session.previous_refresh_jti
     assert AuditEvent.objects.filter(type="session:refresh:rotated").count() == 2
 
 

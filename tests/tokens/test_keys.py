@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from iam.core import crypto
 from iam.tokens import keys as key_ring_module
-from iam.tokens.keys import key_ring, key_ring_clear
+from iam.tokens.keys import key_ring
 from iam.tokens.models import SigningKey
 from iam.tokens.services import (
     prepublish_period,
@@ -31,7 +31,8 @@ def me(api, access):
 
 def test_first_rotation_bootstraps_an_active_and_a_next_key(db):
     report = signing_keys_rotate()
-    assert report.activated and len(report.created) == 2
+    assert report.activated
+    assert len(report.created) == 2
     assert SigningKey.objects.get(state=State.ACTIVE).kid == report.activated
     assert SigningKey.objects.filter(state=State.NEXT).count() == 1
 
@@ -47,7 +48,8 @@ def test_kid_is_the_rfc7638_thumbprint(keys):
     row = SigningKey.objects.get(state=State.ACTIVE)
     expected = jwt.PyJWK(row.public_jwk).key  # PyJWT parses our JWK
     assert expected.public_numbers().n > 0
-    assert row.kid == row.public_jwk["kid"] and len(row.kid) == 43
+    assert row.kid == row.public_jwk["kid"]
+    assert len(row.kid) == 43
 
 
 def test_jwks_publishes_next_and_active_but_no_private_parts(api, keys):
@@ -56,18 +58,24 @@ def test_jwks_publishes_next_and_active_but_no_private_parts(api, keys):
     assert response["Cache-Control"] == "public, max-age=300"
     published = response.json()["keys"]
     assert {k["kid"] for k in published} == set(
-        SigningKey.objects.filter(state__in=[State.NEXT, State.ACTIVE]).values_list("kid", flat=True)
+        SigningKey.objects.filter(state__in=[State.NEXT, State.ACTIVE]).values_list(
+            "kid", flat=True
+        )
     )
     for key in published:
         assert set(key) == {"kty", "kid", "use", "alg", "n", "e"}
-        assert key["alg"] == "RS256" and key["use"] == "sig"
+        assert key["alg"] == "RS256"
+        assert key["use"] == "sig"
 
 
 def test_jwks_verifies_issued_tokens(api, tokens):
     jwks = jwt.PyJWKSet.from_dict(api.get("/.well-known/jwks.json").json())
     kid = jwt.get_unverified_header(tokens["access"])["kid"]
     claims = jwt.decode(
-        tokens["access"], jwks[kid].key, algorithms=["RS256"], audience="iam-test-api",
+        tokens["access"],
+        jwks[kid].key,
+        algorithms=["RS256"],
+        audience="iam-test-api",
         issuer="https://iam.test",
     )
     assert claims["token_type"] == "access"
@@ -82,7 +90,9 @@ def test_discovery_document(api, keys):
 
 def test_next_key_is_not_promoted_before_it_was_published_long_enough(keys):
     report = signing_keys_rotate()
-    assert report.waiting and report.activated is None and report.retired is None
+    assert report.waiting
+    assert report.activated is None
+    assert report.retired is None
 
 
 def test_rotation_without_downtime(api, tokens):
@@ -98,7 +108,9 @@ def test_rotation_without_downtime(api, tokens):
         assert refreshed.status_code == 200  # refresh token signed by the retired key
         assert jwt.get_unverified_header(refreshed.json()["access"])["kid"] == next_kid
         published = {k["kid"] for k in api.get("/.well-known/jwks.json").json()["keys"]}
-        assert old_kid in published and next_kid in published and len(published) == 3
+        assert old_kid in published
+        assert next_kid in published
+        assert len(published) == 3
 
 
 def test_retired_key_is_removed_after_its_tokens_expired(api, tokens):
@@ -110,7 +122,8 @@ def test_retired_key_is_removed_after_its_tokens_expired(api, tokens):
         report = signing_keys_rotate(force=True)
         assert old_kid in report.removed
         row = SigningKey.objects.get(kid=old_kid)
-        assert row.state == State.REMOVED and bytes(row.private_key_encrypted) == b""
+        assert row.state == State.REMOVED
+        assert bytes(row.private_key_encrypted) == b""
         published = {k["kid"] for k in api.get("/.well-known/jwks.json").json()["keys"]}
         assert old_kid not in published
 
@@ -197,6 +210,7 @@ def test_dev_mode_creates_the_first_key(api, user, db, settings):
 def test_management_command(db, capsys):
     call_command("rotate_signing_keys")
     out = capsys.readouterr().out
-    assert "active" in out and "created" in out
+    assert "active" in out
+    assert "created" in out
     call_command("rotate_signing_keys", "--list")
     assert "next" in capsys.readouterr().out
