@@ -1,0 +1,53 @@
+"""The tokens the IAM issues match docs/jwt-contract.md, claim by claim and type by type."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jwt
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "jwt-contract.md"
+TYPES = {"string": str, "integer": int, "boolean": bool, "array of strings": list}
+
+
+def claim_table(heading: str) -> dict[str, type]:
+    """``{claim: python type}`` from the markdown table under ``heading``."""
+    section = CONTRACT.read_text().split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([a-z ]+) \|", section, flags=re.MULTILINE)
+    assert rows, f"no claim table under {heading!r}"
+    return {claim: TYPES[kind.strip()] for claim, kind in rows}
+
+
+def check(token: str, table: dict[str, type]) -> dict:
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert set(claims) == set(table), "claims differ from the contract"
+    for claim, kind in table.items():
+        assert isinstance(claims[claim], kind), claim
+        if kind is list:
+            assert all(isinstance(item, str) for item in claims[claim])
+    return claims
+
+
+def test_access_token_matches_the_contract(tokens):
+    claims = check(tokens["access"], claim_table("Access token claims"))
+    assert claims["token_type"] == "access"
+    assert claims["exp"] - claims["iat"] == 15 * 60
+    assert jwt.get_unverified_header(tokens["access"])["typ"] == "at+jwt"
+
+
+def test_refresh_token_matches_the_contract(tokens):
+    claims = check(tokens["refresh"], claim_table("Refresh token claims"))
+    assert claims["token_type"] == "refresh"
+    assert claims["aud"] == claims["iss"]
+    assert jwt.get_unverified_header(tokens["refresh"])["typ"] == "refresh+jwt"
+
+
+def test_header_matches_the_contract(tokens):
+    for token in (tokens["access"], tokens["refresh"]):
+        header = jwt.get_unverified_header(token)
+        assert set(header) == {"alg", "kid", "typ"}
+        assert header["alg"] == "RS256" and len(header["kid"]) == 43
