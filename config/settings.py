@@ -272,6 +272,8 @@ IAM_SIGNING_KEY_SIZE = env.int("IAM_SIGNING_KEY_SIZE", default=2048)
 IAM_JWKS_MAX_AGE = env.int("IAM_JWKS_MAX_AGE", default=300)
 IAM_KEY_CACHE_SECONDS = env.int("IAM_KEY_CACHE_SECONDS", default=60)
 IAM_TOKEN_CACHE_SIZE = env.int("IAM_TOKEN_CACHE_SIZE", default=10_000)
+# Keep "is this session live, who is its user" in the shared cache (auto: only when REDIS_URL).
+IAM_AUTH_STATE_CACHE = env.str("IAM_AUTH_STATE_CACHE", default="auto")
 IAM_TRUSTED_PROXY_COUNT = env.int("IAM_TRUSTED_PROXY_COUNT", default=0)
 IAM_DEV_MODE = DEBUG  # auto-creates the first signing key; never on in production
 

@@ -50,4 +50,5 @@ def test_header_matches_the_contract(tokens):
     for token in (tokens["access"], tokens["refresh"]):
         header = jwt.get_unverified_header(token)
         assert set(header) == {"alg", "kid", "typ"}
-        assert header["alg"] == "RS256" and len(header["kid"]) == 43
+        assert header["alg"] == "RS256"
+        assert len(header["kid"]) == 43

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import TokenError
 
-from iam.accounts.serializers import UserSerializer
+from iam.accounts.serializers import UserSerializer, user_data
 from iam.authn.authentication import raw_access_token
 from iam.authn.csrf import enforce_csrf
 from iam.authn.flows import login_with_password
@@ -26,13 +26,13 @@ from iam.authn.transport import (
 from iam.core.apis import NoStoreAPIView
 from iam.core.exceptions import IAMError, TokenInvalid
 from iam.core.http import client_ip, user_agent
+from iam.sessions.auth_state import session_user_for_access
 from iam.sessions.models import Transport
 from iam.sessions.services import (
     ClientInfo,
     IssuedTokens,
     session_logout,
     session_rotate,
-    session_user_for_access,
 )
 from iam.tokens.tokens import RefreshToken
 from iam.tokens.verification import access_token_validate
@@ -121,7 +121,7 @@ class LoginApi(PublicAuthAPIView):
         )
         if transport != Transport.BODY:
             rotate_token(request)  # a fresh CSRF token for the new browser session
-        return token_response(issued, extra={"user": UserSerializer(issued.session.user).data})
+        return token_response(issued, extra={"user": user_data(issued.session.user)})
 
 
 class RefreshApi(PublicAuthAPIView):

@@ -10,7 +10,7 @@ from iam.accounts.models import User
 from iam.authn.csrf import enforce_csrf
 from iam.core.conf import iam_settings
 from iam.core.exceptions import IAMError
-from iam.sessions.services import session_user_for_access
+from iam.sessions.auth_state import session_user_for_access
 from iam.tokens.tokens import AccessToken
 from iam.tokens.verification import access_token_validate
 

@@ -19,6 +19,7 @@ from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
 from iam.core.exceptions import SessionExpired, SessionRevoked, TokenInvalid, TokenReused
+from iam.sessions.auth_state import session_state_revoked
 from iam.sessions.models import DeviceSession, RevokeReason, Transport
 from iam.tokens.tokens import AccessToken, RefreshToken
 
@@ -177,6 +178,7 @@ def session_rotate(*, raw_refresh: str, client: ClientInfo) -> IssuedTokens:
 def session_revoke(*, session: DeviceSession, reason: str) -> bool:
     """Revoke a session: its refresh tokens and access tokens stop working at once. Idempotent."""
     now = timezone.now()
+    session_state_revoked(session.pk)  # fail closed: the hot path refuses it from here on
     changed = DeviceSession.objects.filter(pk=session.pk, revoked_at__isnull=True).update(
         revoked_at=now, revoke_reason=reason
     )
@@ -195,23 +197,6 @@ def session_logout(*, session_id: str, user_id: str, client: ClientInfo) -> None
             ip=client.ip,
             agent=client.user_agent,
         )
-
-
-def session_user_for_access(*, token: AccessToken) -> User:
-    """The user behind a valid access token whose session is still live (one query), else 401."""
-    try:
-        session = DeviceSession.objects.select_related("user").get(pk=token["sid"])
-    except (DeviceSession.DoesNotExist, ValueError, KeyError) as exc:
-        raise TokenInvalid() from exc
-    user = session.user
-    if (
-        session.revoked_at is not None
-        or session.expires_at <= timezone.now()
-        or str(session.user_id) != token["sub"]
-        or not user.is_active
-    ):
-        raise TokenInvalid()
-    return user
 
 
 def sessions_cleanup(*, now: datetime | None = None, batch_size: int = 1000) -> int:
