@@ -103,7 +103,8 @@ def iam_env() -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "IAM_KEY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "IAM_COOKIE_SECURE": "false",
+        # The production shape: PostgreSQL for the truth, Redis as the shared cache.
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
         # DEBUG off defaults to SECURE_SSL_REDIRECT=True: every plain-HTTP request would be a 301.
         "SECURE_SSL_REDIRECT": "false",
         "IAM_THROTTLE_LOGIN_IP": "100000/min",
