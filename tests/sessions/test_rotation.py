@@ -194,3 +194,16 @@ def test_concurrent_refresh_rotates_exactly_once_on_postgresql(api, user, login)
     assert sum(1 for r in issued if r.refresh is not None) == 1  # exactly one rotation
     assert AuditEvent.objects.filter(type="session:refresh:rotated").count() == 1
     assert DeviceSession.objects.get().revoked_at is None
+
+
+def test_cleanup_command_is_safe_to_repeat(api, tokens, capsys):
+    from django.core.management import call_command
+
+    api.post("/api/auth/logout/", {"refresh": tokens["refresh"]}, format="json")
+    with time_machine.travel(time.time() + 8 * 24 * 3600, tick=False):
+        call_command("cleanup_sessions")
+        call_command("cleanup_sessions")
+    out = capsys.readouterr().out
+    assert "deleted 1 ended session(s)" in out
+    assert "deleted 0 ended session(s)" in out
+    assert not DeviceSession.objects.exists()

@@ -214,3 +214,11 @@ def test_management_command(db, capsys):
     assert "created" in out
     call_command("rotate_signing_keys", "--list")
     assert "next" in capsys.readouterr().out
+
+
+def test_management_command_revoke(keys, capsys):
+    kid = SigningKey.objects.get(state=State.ACTIVE).kid
+    call_command("rotate_signing_keys", "--revoke", kid)
+    assert SigningKey.objects.get(kid=kid).state == State.REMOVED
+    assert SigningKey.objects.filter(state=State.ACTIVE).exclude(kid=kid).exists()
+    assert f"revoked {kid}" in capsys.readouterr().out

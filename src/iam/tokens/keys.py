@@ -122,8 +122,7 @@ def key_ring_clear() -> None:
     """Forget the loaded keys; the next use reloads (after a rotation in this process)."""
     global _ring
     with _lock:
-        old, _ring_new = _ring, _EMPTY
-        _ring = _ring_new
+        old, _ring = _ring, _EMPTY
     for callback in _reload_listeners:
         callback(old, _EMPTY)
 
