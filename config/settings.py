@@ -211,7 +211,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["iam.authn.authentication.IAMAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["iam.core.parsers.StrictJSONParser"],
+    # ASCII-escaped JSON: any input echoed in an error (even a lone surrogate) always renders.
+    "UNICODE_JSON": False,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "iam.core.errors.api_exception_handler",
@@ -219,7 +221,6 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "login_ip": env.str("IAM_THROTTLE_LOGIN_IP", default="5/min"),
         "login_account": env.str("IAM_THROTTLE_LOGIN_ACCOUNT", default="5/min"),
-        "refresh": env.str("IAM_THROTTLE_REFRESH", default="10/min"),
     },
 }
 

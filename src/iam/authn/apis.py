@@ -6,7 +6,7 @@ from typing import Any
 
 from django.middleware.csrf import get_token, rotate_token
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -168,25 +168,30 @@ class LogoutApi(PublicAuthAPIView):
         refresh = serializers.CharField(required=False, max_length=8192)
 
     @staticmethod
-    def _session_of(request: Request, body_refresh: str | None) -> tuple[str, str] | None:
-        """``(sid, sub)`` from the body refresh token, the refresh cookie, or the access token."""
+    def _session_of(request: Request, body_refresh: str | None) -> dict[str, str] | None:
+        """The session to end, from the body refresh token, the refresh cookie, or the access
+        token (bearer header or cookie). A request that carries an IAM cookie must pass CSRF,
+        whatever else it carries: cookies are what a cross-site request would ride on."""
         cookie = refresh_cookie(request)
-        raw_access, access_from_cookie = raw_access_token(request)
-        if body_refresh is None and (cookie or (raw_access and access_from_cookie)):
+        try:
+            raw_access, access_from_cookie = raw_access_token(request)
+        except exceptions.AuthenticationFailed:  # a malformed header identifies nothing
+            raw_access, access_from_cookie = None, False
+        if cookie or access_from_cookie:
             enforce_csrf(request._request)
-        for raw in (body_refresh, cookie):
-            if raw:
-                try:
-                    token = RefreshToken(raw)
-                except TokenError:
-                    continue  # an unusable token revokes nothing
-                return str(token.get("sid")), str(token.get("sub"))
+        raw_refresh = body_refresh if body_refresh is not None else cookie
+        if raw_refresh:
+            try:
+                token = RefreshToken(raw_refresh)
+            except TokenError:
+                return None  # an unusable token revokes nothing
+            return {"sid": str(token["sid"]), "sub": str(token["sub"]), "jti": str(token["jti"])}
         if raw_access:
             try:
                 access = access_token_validate(raw_access)
             except IAMError:
                 return None
-            return str(access["sid"]), str(access["sub"])
+            return {"sid": str(access["sid"]), "sub": str(access["sub"])}
         return None
 
     @extend_schema(
@@ -199,7 +204,12 @@ class LogoutApi(PublicAuthAPIView):
         data.is_valid(raise_exception=True)
         found = self._session_of(request, data.validated_data.get("refresh"))
         if found is not None:
-            session_logout(session_id=found[0], user_id=found[1], client=client_info(request))
+            session_logout(
+                session_id=found["sid"],
+                user_id=found["sub"],
+                refresh_jti=found.get("jti"),
+                client=client_info(request),
+            )
         response = Response(status=status.HTTP_204_NO_CONTENT)
         clear_token_cookies(response)
         return response

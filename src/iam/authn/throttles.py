@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from iam.accounts.selectors import user_get_by_login
 from iam.core.crypto import sha256_hex
 from iam.core.http import client_ip
 
@@ -27,16 +28,19 @@ class LoginIPThrottle(_LiveRateThrottle):
 
 
 class LoginAccountThrottle(_LiveRateThrottle):
-    """Per account: the identifier is case-folded so changing letter case does not dodge it."""
+    """Per account: keyed by the account the identifier resolves to, so e-mail vs username,
+    letter case or a JSON number instead of a string all count against the same bucket.
+    Identifiers of no account are counted by their case-folded text."""
 
     scope = "login_account"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         data = request.data if isinstance(request.data, dict) else {}
         identifier = data.get("email") or data.get("username")
+        if isinstance(identifier, int | float) and not isinstance(identifier, bool):
+            identifier = str(identifier)
         if not isinstance(identifier, str) or not identifier.strip():
             return None
-        return self.cache_format % {
-            "scope": self.scope,
-            "ident": sha256_hex(identifier.strip().casefold()),
-        }
+        user = user_get_by_login(identifier=identifier)
+        ident = f"user:{user.pk}" if user else f"id:{sha256_hex(identifier.strip().casefold())}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}

@@ -54,11 +54,22 @@ def set_token_cookies(response: HttpResponse, issued: IssuedTokens) -> None:
 
 
 def clear_token_cookies(response: HttpResponse) -> None:
+    """Expire both cookies, with the same flags they were set with."""
     for name, path in (
         (iam_settings.access_cookie_name, "/"),
         (iam_settings.refresh_cookie_name, iam_settings.refresh_cookie_path),
     ):
-        response.delete_cookie(name, path=path, domain=iam_settings.cookie_domain, samesite="Lax")
+        response.set_cookie(
+            name,
+            "",
+            max_age=0,
+            expires="Thu, 01 Jan 1970 00:00:00 GMT",
+            path=path,
+            domain=iam_settings.cookie_domain,
+            secure=iam_settings.cookie_secure,
+            httponly=True,
+            samesite="Lax",
+        )
 
 
 def refresh_cookie(request: HttpRequest) -> str | None:

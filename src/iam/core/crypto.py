@@ -56,4 +56,5 @@ def constant_time_equals(a: str, b: str) -> bool:
 
 
 def sha256_hex(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+    # surrogatepass: any str a JSON body can carry hashes instead of raising
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()

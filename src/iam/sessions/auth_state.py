@@ -130,6 +130,11 @@ def _user_saved(sender: type, instance: User, **kwargs: Any) -> None:
     user_state_changed(instance)
 
 
+@receiver(post_delete, sender=DeviceSession)
+def _session_deleted(sender: type, instance: DeviceSession, **kwargs: Any) -> None:
+    session_state_revoked(instance.pk)
+
+
 @receiver(post_delete, sender=User)
 def _user_deleted(sender: type, instance: User, **kwargs: Any) -> None:
     user_state_changed(instance, deleted=True)

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
@@ -187,9 +188,29 @@ def session_revoke(*, session: DeviceSession, reason: str) -> bool:
     return bool(changed)
 
 
-def session_logout(*, session_id: str, user_id: str, client: ClientInfo) -> None:
-    session = DeviceSession.objects.filter(pk=session_id, user_id=user_id).first()
-    if session is not None and session_revoke(session=session, reason=RevokeReason.LOGOUT):
+def session_logout(
+    *, session_id: str, user_id: str, client: ClientInfo, refresh_jti: str | None = None
+) -> None:
+    """End a session. Logging out with a refresh token that was already rotated away (older than
+    the one just replaced) is a theft signal: it is recorded as reuse, not as a logout."""
+    try:
+        session = DeviceSession.objects.filter(pk=session_id, user_id=user_id).first()
+    except ValidationError:
+        return
+    if session is None:
+        return
+    known = {session.refresh_jti, session.previous_refresh_jti}
+    if refresh_jti is not None and refresh_jti not in known:
+        if session_revoke(session=session, reason=RevokeReason.REFRESH_REUSED):
+            audit_record(
+                event=AuditEventType.REFRESH_REUSE_DETECTED,
+                user_id=session.user_id,
+                session_id=session.pk,
+                ip=client.ip,
+                agent=client.user_agent,
+            )
+        return
+    if session_revoke(session=session, reason=RevokeReason.LOGOUT):
         audit_record(
             event=AuditEventType.LOGOUT,
             user_id=session.user_id,

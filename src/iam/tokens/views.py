@@ -24,8 +24,6 @@ def openid_configuration(request: HttpRequest) -> JsonResponse:
             "token_endpoint": f"{issuer}/api/token/",
             "userinfo_endpoint": f"{issuer}/api/auth/me/",
             "end_session_endpoint": f"{issuer}/api/auth/logout/",
-            "grant_types_supported": ["password", "refresh_token"],
-            "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
