@@ -44,6 +44,16 @@ def _epoch(value: datetime) -> int:
     return int(value.timestamp())
 
 
+def _audit(event: AuditEventType, session: DeviceSession, client: ClientInfo) -> None:
+    audit_record(
+        event=event,
+        user_id=session.user_id,
+        session_id=session.pk,
+        ip=client.ip,
+        agent=client.user_agent,
+    )
+
+
 def _issue(*, session: DeviceSession, user: User, refresh_jti: str | None) -> IssuedTokens:
     access = AccessToken()
     access["sub"] = str(user.pk)
@@ -142,13 +152,7 @@ def session_rotate(*, raw_refresh: str, client: ClientInfo) -> IssuedTokens:
                 user_agent=client.user_agent,
             )
             if won:
-                audit_record(
-                    event=AuditEventType.TOKEN_REFRESHED,
-                    user_id=session.user_id,
-                    session_id=session.pk,
-                    ip=client.ip,
-                    agent=client.user_agent,
-                )
+                _audit(AuditEventType.TOKEN_REFRESHED, session, client)
         if won:
             session.refresh_jti, session.previous_refresh_jti = new_jti, jti
             session.rotated_at = session.last_used_at = now
@@ -166,13 +170,7 @@ def session_rotate(*, raw_refresh: str, client: ClientInfo) -> IssuedTokens:
         return _issue(session=session, user=session.user, refresh_jti=None)
 
     session_revoke(session=session, reason=RevokeReason.REFRESH_REUSED)
-    audit_record(
-        event=AuditEventType.REFRESH_REUSE_DETECTED,
-        user_id=session.user_id,
-        session_id=session.pk,
-        ip=client.ip,
-        agent=client.user_agent,
-    )
+    _audit(AuditEventType.REFRESH_REUSE_DETECTED, session, client)
     raise TokenReused()
 
 
@@ -202,22 +200,10 @@ def session_logout(
     known = {session.refresh_jti, session.previous_refresh_jti}
     if refresh_jti is not None and refresh_jti not in known:
         if session_revoke(session=session, reason=RevokeReason.REFRESH_REUSED):
-            audit_record(
-                event=AuditEventType.REFRESH_REUSE_DETECTED,
-                user_id=session.user_id,
-                session_id=session.pk,
-                ip=client.ip,
-                agent=client.user_agent,
-            )
+            _audit(AuditEventType.REFRESH_REUSE_DETECTED, session, client)
         return
     if session_revoke(session=session, reason=RevokeReason.LOGOUT):
-        audit_record(
-            event=AuditEventType.LOGOUT,
-            user_id=session.user_id,
-            session_id=session.pk,
-            ip=client.ip,
-            agent=client.user_agent,
-        )
+        _audit(AuditEventType.LOGOUT, session, client)
 
 
 def sessions_cleanup(*, now: datetime | None = None, batch_size: int = 1000) -> int:
