@@ -1,13 +1,13 @@
 """Encryption at rest with the key-encryption keys (KEK) from the environment.
 
 MultiFernet (AES-128-CBC + HMAC-SHA256): the first key encrypts, every listed key decrypts, so a
-KEK can be rotated by prepending a new key and re-wrapping (`manage.py rewrap_secrets`).
+new KEK is introduced by prepending it (keys created from then on use it; existing private keys
+stay readable while the old KEK remains listed, and leave with the next rotations).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from functools import cache
 
@@ -39,20 +39,8 @@ def decrypt(ciphertext: bytes) -> bytes:
         raise DecryptionFailed("ciphertext could not be decrypted with any configured KEK") from exc
 
 
-def rewrap(ciphertext: bytes) -> bytes:
-    """Re-encrypt under the first (newest) KEK."""
-    try:
-        return _fernet().rotate(bytes(ciphertext))
-    except InvalidToken as exc:
-        raise DecryptionFailed("ciphertext could not be decrypted with any configured KEK") from exc
-
-
 def random_id(nbytes: int = 16) -> str:
     return secrets.token_urlsafe(nbytes)
-
-
-def constant_time_equals(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def sha256_hex(value: str) -> str:
