@@ -10,6 +10,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from iam.accounts.models import User
+from iam.sessions.auth_state import local_state
 from iam.tokens import services as key_services
 from iam.tokens.keys import key_ring_clear
 from iam.tokens.verification import access_token_cache
@@ -34,6 +35,7 @@ def _isolated_process_state(
     monkeypatch.setattr(key_services.rsa, "generate_private_key", lambda **kw: next(pool))
     key_ring_clear()
     access_token_cache.clear()
+    local_state.drop()
     cache.clear()
     yield
     key_ring_clear()

@@ -13,7 +13,6 @@ from rest_framework.views import APIView
 from iam.core.crypto import random_id
 from iam.core.exceptions import IAMError
 
-
 NO_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
 
 

@@ -13,10 +13,22 @@ also bounds out-of-band changes made directly in SQL.
 
 A per-process cache (local memory) is not shared, so it is not used: every request then reads the
 database, which keeps revocation immediate across processes.
+
+On top of Redis, each process keeps what it read in memory (``LocalAuthState``) for as long as it
+is subscribed to the invalidation channel: every revocation and user change is published there
+(before it commits), and every request first drains the messages that arrived on the socket, a
+non-blocking read. A revocation answered to its caller has therefore reached every process's
+socket before any later request is served. If the subscription breaks, the local copy is dropped
+and requests go back to Redis until it is re-established; local entries also expire after
+``TTL`` like the Redis ones.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import time
 from functools import cache as memoize
 from typing import Any
 
@@ -34,9 +46,13 @@ from iam.core.exceptions import TokenInvalid
 from iam.sessions.models import DeviceSession
 from iam.tokens.tokens import AccessToken
 
+log = logging.getLogger("iam.auth_state")
+
 TTL = 60
 REVOKED = "revoked"
 STALE = "stale"
+CHANNEL = "iam:as:invalidate"
+LOCAL_MAX_ENTRIES = 20_000
 _USER_FIELDS = [f.attname for f in User._meta.concrete_fields if f.attname != "password"]
 
 
@@ -60,6 +76,102 @@ def _user_key(user_id: object) -> str:
     return f"iam:as:u:{user_id}"
 
 
+def _redis_client() -> Any | None:
+    """The raw redis-py client behind django-redis, if the default cache is Redis."""
+    backend = caches["default"]
+    client = getattr(backend, "client", None)
+    get_client = getattr(client, "get_client", None)
+    return get_client(write=True) if get_client else None
+
+
+class LocalAuthState:
+    """Per-process copy of the auth state, trusted only while subscribed to invalidations."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, tuple[tuple[str, float], float]] = {}
+        self.users: dict[str, tuple[tuple[Any, ...], float]] = {}
+        self._pubsub: Any = None
+        self._pid: int | None = None
+        self._retry_at = 0.0
+
+    def drop(self) -> None:
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):  # closing a broken connection may fail
+                self._pubsub.close()
+        self._pubsub = None
+        self._retry_at = 0.0
+        self.sessions.clear()
+        self.users.clear()
+
+    def _subscribe(self) -> None:
+        client = _redis_client()
+        if client is None:
+            raise ConnectionError("the default cache is not Redis")
+        pubsub = client.pubsub()
+        pubsub.subscribe(CHANNEL)
+        confirmation = pubsub.get_message(timeout=1.0)
+        if not confirmation or confirmation.get("type") != "subscribe":
+            pubsub.close()
+            raise ConnectionError("no subscription confirmation")
+        self._pubsub, self._pid = pubsub, os.getpid()
+
+    def ready(self) -> bool:
+        """Apply pending invalidations; True if the local copy may be trusted right now."""
+        if self._pid != os.getpid():  # a forked worker must not share its parent's socket
+            self._pubsub = None
+            self._pid = os.getpid()
+            self.sessions.clear()
+            self.users.clear()
+        if self._pubsub is None:
+            if time.time() < self._retry_at:
+                return False
+            try:
+                self._subscribe()
+            except Exception:
+                self._retry_at = time.time() + 5
+                return False
+        try:
+            while (message := self._pubsub.get_message(timeout=0)) is not None:
+                if message.get("type") == "message":
+                    self._apply(message["data"])
+        except Exception:
+            log.warning("auth-state subscription lost; serving from the shared cache")
+            self.drop()
+            self._retry_at = time.time() + 1
+            return False
+        return True
+
+    def _apply(self, data: bytes | str) -> None:
+        text = data.decode() if isinstance(data, bytes) else data
+        kind, _, key = text.partition(":")
+        (self.sessions if kind == "s" else self.users).pop(key, None)
+
+    def get(self, sid: str, uid: str) -> tuple[tuple[str, float], tuple[Any, ...]] | None:
+        now = time.time()
+        session, user = self.sessions.get(sid), self.users.get(uid)
+        if session is None or user is None or session[1] <= now or user[1] <= now:
+            return None
+        return session[0], user[0]
+
+    def put(self, sid: str, uid: str, session: tuple[str, float], user: tuple[Any, ...]) -> None:
+        if len(self.sessions) >= LOCAL_MAX_ENTRIES or len(self.users) >= LOCAL_MAX_ENTRIES:
+            self.sessions.clear()
+            self.users.clear()
+        expires = time.time() + TTL
+        self.sessions[sid] = (session, expires)
+        self.users[uid] = (user, expires)
+
+
+local_state = LocalAuthState()
+on_settings_reset(local_state.drop)
+
+
+def _publish(message: str) -> None:
+    client = _redis_client()
+    if client is not None:
+        client.publish(CHANNEL, message)
+
+
 def _user_from_row(values: tuple[Any, ...]) -> User:
     # The password stays deferred: read from the database only if something asks for it, and a
     # save() of this instance writes only the loaded columns.
@@ -76,10 +188,15 @@ def session_user_for_access(*, token: AccessToken) -> User:
 
     One cache round trip when the shared cache has the answer; one query otherwise.
     """
-    sid = token["sid"]
+    sid, sub = token["sid"], token["sub"]
     use_cache = enabled()
     if use_cache:
-        skey, ukey = _session_key(sid), _user_key(token["sub"])
+        local = local_state.ready()
+        if local and (hit := local_state.get(sid, sub)) is not None:
+            user = _user_from_row(hit[1])
+            _check(user_id=hit[0][0], expires_at=hit[0][1], active=user.is_active, token=token)
+            return user
+        skey, ukey = _session_key(sid), _user_key(sub)
         found = cache.get_many([skey, ukey])
         session, user_row = found.get(skey), found.get(ukey)
         if session == REVOKED:
@@ -87,6 +204,8 @@ def session_user_for_access(*, token: AccessToken) -> User:
         if session is not None and user_row is not None and user_row != STALE:
             user = _user_from_row(user_row)
             _check(user_id=session[0], expires_at=session[1], active=user.is_active, token=token)
+            if local:
+                local_state.put(sid, sub, session, user_row)
             return user
     try:
         row = DeviceSession.objects.select_related("user").get(pk=sid)
@@ -111,6 +230,7 @@ def session_state_revoked(session_id: object) -> None:
     """Called by every revocation, before the revoking transaction commits (fail closed)."""
     if enabled():
         cache.set(_session_key(str(session_id)), REVOKED, TTL)
+        _publish(f"s:{session_id}")
 
 
 def user_state_changed(user: User, *, deleted: bool = False) -> None:
@@ -123,6 +243,7 @@ def user_state_changed(user: User, *, deleted: bool = False) -> None:
     complete = all(name in user.__dict__ for name in _USER_FIELDS)
     value = STALE if deleted or not complete else tuple(getattr(user, n) for n in _USER_FIELDS)
     cache.set(_user_key(str(user.pk)), value, TTL)
+    _publish(f"u:{user.pk}")
 
 
 @receiver(post_save, sender=User)

@@ -1,0 +1,89 @@
+"""The per-process layer over Redis: no round trip for a known session, and still immediate
+revocation through the invalidation channel. Needs a real Redis (the PostgreSQL + Redis run)."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+
+from iam.sessions import auth_state
+from iam.sessions.auth_state import CHANNEL, local_state
+from iam.sessions.models import DeviceSession
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL)"),
+]
+
+
+def me(api, access):
+    return api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {access}")
+
+
+@pytest.fixture
+def cache_round_trips(monkeypatch):
+    calls = []
+    real = cache.get_many
+    monkeypatch.setattr(cache, "get_many", lambda keys: calls.append(keys) or real(keys))
+    return calls
+
+
+def test_known_session_costs_no_round_trip(
+    api, tokens, cache_round_trips, django_assert_num_queries
+):
+    me(api, tokens["access"])  # database, then Redis fill
+    me(api, tokens["access"])  # Redis, then local fill
+    cache_round_trips.clear()
+    with django_assert_num_queries(0):
+        assert me(api, tokens["access"]).status_code == 200
+    assert cache_round_trips == []
+
+
+def test_revocation_elsewhere_reaches_this_process_before_the_next_request(api, tokens):
+    me(api, tokens["access"])
+    me(api, tokens["access"])
+    sid = DeviceSession.objects.get().pk
+    assert str(sid) in local_state.sessions
+    # another process revokes: tombstone in Redis, message on the channel
+    cache.set(auth_state._session_key(str(sid)), auth_state.REVOKED, auth_state.TTL)
+    auth_state._redis_client().publish(CHANNEL, f"s:{sid}")
+    assert me(api, tokens["access"]).status_code == 401
+
+
+def test_logout_is_refused_at_once(api, tokens):
+    me(api, tokens["access"])
+    me(api, tokens["access"])
+    api.post("/api/auth/logout/", {"refresh": tokens["refresh"]}, format="json")
+    assert me(api, tokens["access"]).status_code == 401
+
+
+def test_user_change_is_seen_at_once(api, tokens, user):
+    me(api, tokens["access"])
+    me(api, tokens["access"])
+    user.is_active = False
+    user.save()
+    assert me(api, tokens["access"]).status_code == 401
+
+
+def test_a_broken_subscription_drops_the_local_copy(api, tokens, monkeypatch):
+    me(api, tokens["access"])
+    me(api, tokens["access"])
+    assert local_state.sessions
+
+    def broken(**kwargs):
+        raise ConnectionError("gone")
+
+    monkeypatch.setattr(local_state._pubsub, "get_message", broken)
+    assert me(api, tokens["access"]).status_code == 200  # served from Redis instead
+    assert local_state.sessions == {}
+
+
+def test_a_forked_worker_does_not_trust_its_parent_copy(api, tokens):
+    me(api, tokens["access"])
+    me(api, tokens["access"])
+    parent_pubsub = local_state._pubsub
+    local_state._pid = -1  # what a worker forked after the parent subscribed would see
+    assert local_state.ready()  # resubscribed on its own connection
+    assert local_state.sessions == {}
+    assert local_state._pubsub is not parent_pubsub
