@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 from functools import cache as memoize
 from typing import Any
@@ -93,6 +94,7 @@ class LocalAuthState:
         self._pubsub: Any = None
         self._pid: int | None = None
         self._retry_at = 0.0
+        self._lock = threading.RLock()
 
     def drop(self) -> None:
         if self._pubsub is not None:
@@ -117,6 +119,10 @@ class LocalAuthState:
 
     def ready(self) -> bool:
         """Apply pending invalidations; True if the local copy may be trusted right now."""
+        with self._lock:  # threaded servers: one reader of the subscription at a time
+            return self._ready()
+
+    def _ready(self) -> bool:
         if self._pid != os.getpid():  # a forked worker must not share its parent's socket
             self._pubsub = None
             self._pid = os.getpid()
