@@ -20,6 +20,7 @@ setup commands, endpoint paths and login body.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -269,11 +270,9 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise SystemExit(f"gunicorn exited early:\n{self.log_tail()}")
-            try:
+            with contextlib.suppress(OSError):  # not listening yet
                 if client.request("GET", self.target.ping_path)[0] == 200:
                     return
-            except OSError:
-                pass
             time.sleep(0.2)
         raise SystemExit(f"server not ready after {timeout} s:\n{self.log_tail()}")
 

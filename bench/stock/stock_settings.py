@@ -7,6 +7,7 @@ as the default DRF authentication class, the ``startproject`` middleware stack.
 Run with ``bench/stock`` on ``sys.path`` and ``DJANGO_SETTINGS_MODULE=stock_settings``.
 """
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -25,9 +26,8 @@ def _write_once(path: Path, data: bytes) -> None:
     tmp.write_bytes(data)
     tmp.chmod(0o600)
     try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
+        with contextlib.suppress(FileExistsError):  # another worker won the race: keep its key
+            os.link(tmp, path)
     finally:
         tmp.unlink()
 
