@@ -146,8 +146,22 @@ def test_refresh_costs_three_statements(tokens):
         for q in queries.captured_queries
         if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
     ]
-    # one read (session joined with user), the compare-and-swap, the audit row; one transaction
-    assert statements == ["SELECT", "UPDATE", "INSERT"]
+    if connection.vendor == "postgresql":
+        # compare-and-swap, audit row and the read of session + user: one statement, one commit
+        assert statements == ["WITH"]
+    else:
+        # one read (session joined with user), the compare-and-swap, the audit row; one transaction
+        assert statements == ["SELECT", "UPDATE", "INSERT"]
+    event = AuditEvent.objects.get(type="session:refresh:rotated")
+    session = DeviceSession.objects.get()
+    assert (event.session_id, event.user_id, event.ip) == (session.id, session.user_id, CLIENT.ip)
+    assert (session.ip, session.user_agent, session.refresh_jti) == (
+        CLIENT.ip,
+        CLIENT.user_agent,
+        session.refresh_jti,
+    )
+    assert session.previous_refresh_jti
+    assert session.rotated_at
 
 
 def test_cleanup_removes_only_ended_sessions(api, user, login):

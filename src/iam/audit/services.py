@@ -37,9 +37,16 @@ def audit_record(
         user_agent=(agent or "")[:512],
         data=data or {},
     )
+    audit_logged(event, user_id=user_id, session_id=session_id)
+    return row
+
+
+def audit_logged(
+    event: AuditEventType, *, user_id: object = None, session_id: object = None
+) -> None:
+    """The log line of an audit event; for rows written in bulk SQL (the refresh fast path)."""
     log.info(
         "audit %s",
         event.value,
         extra={"audit_type": event.value, "user_id": str(user_id), "session_id": str(session_id)},
     )
-    return row

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 
 from iam.accounts.models import User
 from iam.audit.events import AuditEventType
-from iam.audit.services import audit_record
+from iam.audit.models import AuditEvent
+from iam.audit.services import audit_logged, audit_record
 from iam.core.conf import iam_settings
 from iam.core.exceptions import SessionExpired, SessionRevoked, TokenInvalid, TokenReused
 from iam.sessions.auth_state import session_state_revoked
@@ -114,6 +115,64 @@ def _ensure_usable(session: DeviceSession, now: datetime) -> None:
         raise TokenInvalid()
 
 
+_SESSION_COLUMNS = [
+    "id", "user_id", "transport", "amr", "created_at", "expires_at", "refresh_expires_at",
+    "refresh_jti", "previous_refresh_jti", "rotated_at", "revoked_at",
+]  # fmt: skip
+_USER_COLUMNS = [f.attname for f in User._meta.concrete_fields if f.attname != "password"]
+
+
+def _rotate_in_one_statement(
+    *, sid: uuid.UUID, sub: str, jti: str, new_jti: str, now: datetime, client: ClientInfo
+) -> DeviceSession | None:
+    """PostgreSQL: the whole happy path in one statement (and so one commit): compare-and-swap
+    the current jti of a live session of an active user, write the audit row, return session and
+    user. ``None`` when anything is off; the general path then decides what it was."""
+    s_cols = ", ".join(f's."{c}" AS "s_{c}"' for c in _SESSION_COLUMNS)
+    u_cols = ", ".join(f'u."{User._meta.get_field(c).column}" AS "u_{c}"' for c in _USER_COLUMNS)
+    sql = f"""
+        WITH rotated AS (
+            UPDATE {DeviceSession._meta.db_table} AS s
+               SET refresh_jti = %(new)s, previous_refresh_jti = %(old)s, rotated_at = %(now)s,
+                   last_used_at = %(now)s,
+                   refresh_expires_at = LEAST(%(refresh_exp)s, s.expires_at),
+                   ip = %(ip)s::inet, user_agent = %(ua)s
+              FROM {User._meta.db_table} AS u
+             WHERE s.id = %(sid)s AND s.refresh_jti = %(old)s AND s.revoked_at IS NULL
+               AND s.expires_at > %(now)s AND s.user_id = %(sub)s
+               AND u.id = s.user_id AND u.is_active
+         RETURNING {s_cols}, {u_cols}
+        ), audit AS (
+            INSERT INTO {AuditEvent._meta.db_table}
+                   (type, user_id, session_id, ip, user_agent, data, created_at)
+            SELECT %(event)s, s_user_id, s_id, %(ip)s::inet, %(ua)s, '{{}}'::jsonb, %(now)s
+              FROM rotated
+        )
+        SELECT * FROM rotated
+    """  # noqa: S608  identifiers come from model metadata, values are parameters
+    params = {
+        "new": new_jti,
+        "old": jti,
+        "now": now,
+        "refresh_exp": now + iam_settings.refresh_lifetime,
+        "ip": client.ip,
+        "ua": client.user_agent,
+        "sid": sid,
+        "sub": uuid.UUID(sub),
+        "event": AuditEventType.TOKEN_REFRESHED.value,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(_SESSION_COLUMNS)
+    session = DeviceSession.from_db(connection.alias, _SESSION_COLUMNS, row[:split])
+    session.user = User.from_db(connection.alias, _USER_COLUMNS, row[split:])
+    audit_logged(AuditEventType.TOKEN_REFRESHED, user_id=session.user_id, session_id=session.pk)
+    return session
+
+
 def session_rotate(*, raw_refresh: str, client: ClientInfo) -> IssuedTokens:
     """Exchange a refresh token for a new access token and a new refresh token.
 
@@ -127,6 +186,20 @@ def session_rotate(*, raw_refresh: str, client: ClientInfo) -> IssuedTokens:
     except TokenError as exc:
         raise TokenInvalid() from exc
     jti, sid = token["jti"], token.get("sid")
+    if connection.vendor == "postgresql":
+        try:
+            fast = _rotate_in_one_statement(
+                sid=uuid.UUID(str(sid)),
+                sub=str(token["sub"]),
+                jti=jti,
+                new_jti=uuid.uuid4().hex,
+                now=timezone.now(),
+                client=client,
+            )
+        except ValueError as exc:
+            raise TokenInvalid() from exc
+        if fast is not None:
+            return _issue(session=fast, user=fast.user, refresh_jti=fast.refresh_jti)
     try:
         session = DeviceSession.objects.select_related("user").get(pk=uuid.UUID(str(sid)))
     except (ValueError, DeviceSession.DoesNotExist) as exc:
