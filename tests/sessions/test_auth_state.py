@@ -86,3 +86,19 @@ def test_a_refill_racing_a_revocation_cannot_resurrect_the_session(api, tokens):
     # a request that read the database just before the revocation now tries to fill the cache
     cache.add(auth_state._session_key(str(session.pk)), stale_row, auth_state.TTL)
     assert me(api, tokens["access"]).status_code == 401
+
+
+class Down:
+    def __call__(self, *args, **kwargs):
+        raise ConnectionError("redis is down")
+
+
+def test_cache_down_falls_back_to_the_database(api, tokens, monkeypatch):
+    for name in ("get_many", "add", "set"):
+        monkeypatch.setattr(cache, name, Down())
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access']}"}
+    assert api.get("/api/auth/me/", **headers).status_code == 200
+    logout = api.post("/api/auth/logout/", {"refresh": tokens["refresh"]}, format="json")
+    assert logout.status_code == 204
+    assert DeviceSession.objects.get().revoked_at is not None
+    assert api.get("/api/auth/me/", **headers).status_code == 401

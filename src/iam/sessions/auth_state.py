@@ -203,7 +203,11 @@ def session_user_for_access(*, token: AccessToken) -> User:
             _check(user_id=hit[0][0], expires_at=hit[0][1], active=user.is_active, token=token)
             return user
         skey, ukey = _session_key(sid), _user_key(sub)
-        found = cache.get_many([skey, ukey])
+        try:
+            found = cache.get_many([skey, ukey])
+        except Exception:
+            log.warning("shared cache unreachable; checking the session in the database")
+            found, use_cache = {}, False
         session, user_row = found.get(skey), found.get(ukey)
         if session == REVOKED:
             raise TokenInvalid()
@@ -227,16 +231,16 @@ def session_user_for_access(*, token: AccessToken) -> User:
         token=token,
     )
     if use_cache:
-        cache.add(skey, (str(row.user_id), row.expires_at.timestamp()), TTL)
-        cache.add(ukey, tuple(getattr(user, name) for name in _USER_FIELDS), TTL)
+        with contextlib.suppress(Exception):  # a refill is an optimisation only
+            cache.add(skey, (str(row.user_id), row.expires_at.timestamp()), TTL)
+            cache.add(ukey, tuple(getattr(user, name) for name in _USER_FIELDS), TTL)
     return user
 
 
 def session_state_revoked(session_id: object) -> None:
     """Called by every revocation, before the revoking transaction commits (fail closed)."""
     if enabled():
-        cache.set(_session_key(str(session_id)), REVOKED, TTL)
-        _publish(f"s:{session_id}")
+        _broadcast(_session_key(str(session_id)), REVOKED, f"s:{session_id}")
 
 
 def user_state_changed(user: User, *, deleted: bool = False) -> None:
@@ -248,8 +252,21 @@ def user_state_changed(user: User, *, deleted: bool = False) -> None:
         return
     complete = all(name in user.__dict__ for name in _USER_FIELDS)
     value = STALE if deleted or not complete else tuple(getattr(user, n) for n in _USER_FIELDS)
-    cache.set(_user_key(str(user.pk)), value, TTL)
-    _publish(f"u:{user.pk}")
+    _broadcast(_user_key(str(user.pk)), value, f"u:{user.pk}")
+
+
+def _broadcast(key: str, value: object, message: str) -> None:
+    """Write the new state to the shared cache and tell every process.
+
+    If Redis is unreachable the change (already in the database) still happens: processes lose
+    their subscription and fall back to the database; a Redis that comes back with its old data
+    can serve it until the entry's ``TTL`` runs out. That bound is logged, not hidden.
+    """
+    try:
+        cache.set(key, value, TTL)
+        _publish(message)
+    except Exception:
+        log.error("could not broadcast %s; cached auth state may lag up to %ss", message, TTL)
 
 
 @receiver(post_save, sender=User)
