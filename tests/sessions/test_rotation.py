@@ -36,6 +36,17 @@ def test_every_refresh_rotates(api, tokens):
     assert AuditEvent.objects.filter(type="session:refresh:rotated").count() == 2
 
 
+def test_refreshed_tokens_carry_the_same_claims(api, tokens):
+    import jwt
+
+    body = refresh(api, tokens["refresh"]).json()
+    before = jwt.decode(tokens["access"], options={"verify_signature": False})
+    after = jwt.decode(body["access"], options={"verify_signature": False})
+    for claim in ("sub", "sid", "email", "email_verified", "amr", "auth_time"):
+        assert after[claim] == before[claim], claim
+    assert after["amr"] == ["pwd"]
+
+
 def test_new_access_token_works_and_keeps_the_session(api, tokens):
     body = refresh(api, tokens["refresh"]).json()
     me = api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {body['access']}")

@@ -70,6 +70,14 @@ class ServiceUnavailable(IAMError):
     default_detail = "The service is temporarily unavailable."
 
 
+class RevocationNotPropagated(ServiceUnavailable):
+    code = "revocation_not_propagated"
+    default_detail = (
+        "The change was saved, but the shared cache could not be told; it may take up to a "
+        "minute to reach every process. Retry the request."
+    )
+
+
 class SigningKeyUnavailable(ServiceUnavailable):
     code = "signing_key_unavailable"
     default_detail = "No active signing key; an operator must run `manage.py rotate_signing_keys`."

@@ -26,6 +26,7 @@ and requests go back to Redis until it is re-established; local entries also exp
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import threading
@@ -43,7 +44,7 @@ from django.utils import timezone
 
 from iam.accounts.models import User
 from iam.core.conf import on_settings_reset
-from iam.core.exceptions import TokenInvalid
+from iam.core.exceptions import RevocationNotPropagated, TokenInvalid
 from iam.sessions.models import DeviceSession
 from iam.tokens.tokens import AccessToken
 
@@ -73,8 +74,13 @@ def _session_key(sid: str) -> str:
     return f"iam:as:s:{sid}"
 
 
+# The user row is a tuple in model field order: the key carries that order, so processes of two
+# releases with different User fields never read each other's rows.
+_USER_SCHEMA = hashlib.sha256(",".join(_USER_FIELDS).encode()).hexdigest()[:8]
+
+
 def _user_key(user_id: object) -> str:
-    return f"iam:as:u:{user_id}"
+    return f"iam:as:u:{_USER_SCHEMA}:{user_id}"
 
 
 def _redis_client() -> Any | None:
@@ -95,6 +101,9 @@ class LocalAuthState:
         self._pid: int | None = None
         self._retry_at = 0.0
         self._lock = threading.RLock()
+        # Bumped by every applied invalidation and every drop: a thread that read Redis before an
+        # invalidation was applied must not store what it read (see ``put``).
+        self.generation = 0
 
     def drop(self) -> None:
         if self._pubsub is not None:
@@ -102,6 +111,7 @@ class LocalAuthState:
                 self._pubsub.close()
         self._pubsub = None
         self._retry_at = 0.0
+        self.generation += 1
         self.sessions.clear()
         self.users.clear()
 
@@ -117,10 +127,11 @@ class LocalAuthState:
             raise ConnectionError("no subscription confirmation")
         self._pubsub, self._pid = pubsub, os.getpid()
 
-    def ready(self) -> bool:
-        """Apply pending invalidations; True if the local copy may be trusted right now."""
+    def ready(self) -> int | None:
+        """Apply pending invalidations. The generation to hand to ``put`` if the local copy may be
+        trusted right now, else None."""
         with self._lock:  # threaded servers: one reader of the subscription at a time
-            return self._ready()
+            return self.generation if self._ready() else None
 
     def _ready(self) -> bool:
         if self._pid != os.getpid():  # a forked worker must not share its parent's socket
@@ -150,6 +161,7 @@ class LocalAuthState:
     def _apply(self, data: bytes | str) -> None:
         text = data.decode() if isinstance(data, bytes) else data
         kind, _, key = text.partition(":")
+        self.generation += 1
         (self.sessions if kind == "s" else self.users).pop(key, None)
 
     def get(self, sid: str, uid: str) -> tuple[tuple[str, float], tuple[Any, ...]] | None:
@@ -159,13 +171,25 @@ class LocalAuthState:
             return None
         return session[0], user[0]
 
-    def put(self, sid: str, uid: str, session: tuple[str, float], user: tuple[Any, ...]) -> None:
-        if len(self.sessions) >= LOCAL_MAX_ENTRIES or len(self.users) >= LOCAL_MAX_ENTRIES:
-            self.sessions.clear()
-            self.users.clear()
-        expires = time.time() + TTL
-        self.sessions[sid] = (session, expires)
-        self.users[uid] = (user, expires)
+    def put(
+        self,
+        sid: str,
+        uid: str,
+        session: tuple[str, float],
+        user: tuple[Any, ...],
+        *,
+        generation: int,
+    ) -> None:
+        """Store what was read from Redis, unless an invalidation was applied since ``ready``."""
+        with self._lock:
+            if generation != self.generation:
+                return
+            if len(self.sessions) >= LOCAL_MAX_ENTRIES or len(self.users) >= LOCAL_MAX_ENTRIES:
+                self.sessions.clear()
+                self.users.clear()
+            expires = time.time() + TTL
+            self.sessions[sid] = (session, expires)
+            self.users[uid] = (user, expires)
 
 
 local_state = LocalAuthState()
@@ -197,8 +221,8 @@ def session_user_for_access(*, token: AccessToken) -> User:
     sid, sub = token["sid"], token["sub"]
     use_cache = enabled()
     if use_cache:
-        local = local_state.ready()
-        if local and (hit := local_state.get(sid, sub)) is not None:
+        generation = local_state.ready()
+        if generation is not None and (hit := local_state.get(sid, sub)) is not None:
             user = _user_from_row(hit[1])
             _check(user_id=hit[0][0], expires_at=hit[0][1], active=user.is_active, token=token)
             return user
@@ -214,8 +238,8 @@ def session_user_for_access(*, token: AccessToken) -> User:
         if session is not None and user_row is not None and user_row != STALE:
             user = _user_from_row(user_row)
             _check(user_id=session[0], expires_at=session[1], active=user.is_active, token=token)
-            if local:
-                local_state.put(sid, sub, session, user_row)
+            if generation is not None:
+                local_state.put(sid, sub, session, user_row, generation=generation)
             return user
     try:
         row = DeviceSession.objects.select_related("user").get(pk=sid)
@@ -258,15 +282,19 @@ def user_state_changed(user: User, *, deleted: bool = False) -> None:
 def _broadcast(key: str, value: object, message: str) -> None:
     """Write the new state to the shared cache and tell every process.
 
-    If Redis is unreachable the change (already in the database) still happens: processes lose
-    their subscription and fall back to the database; a Redis that comes back with its old data
-    can serve it until the entry's ``TTL`` runs out. That bound is logged, not hidden.
+    A failure is not swallowed: after one retry the caller gets ``RevocationNotPropagated`` (503)
+    -- the change itself is already in the database -- because other processes may still trust
+    their copies for up to ``TTL``.
     """
-    try:
-        cache.set(key, value, TTL)
-        _publish(message)
-    except Exception:
-        log.error("could not broadcast %s; cached auth state may lag up to %ss", message, TTL)
+    for attempt in (1, 2):
+        try:
+            cache.set(key, value, TTL)
+            _publish(message)
+            return
+        except Exception as exc:
+            if attempt == 2:
+                log.error("could not broadcast %s; auth state may lag up to %ss", message, TTL)
+                raise RevocationNotPropagated() from exc
 
 
 @receiver(post_save, sender=User)

@@ -20,7 +20,13 @@ from iam.audit.events import AuditEventType
 from iam.audit.models import AuditEvent
 from iam.audit.services import audit_logged, audit_record
 from iam.core.conf import iam_settings
-from iam.core.exceptions import SessionExpired, SessionRevoked, TokenInvalid, TokenReused
+from iam.core.exceptions import (
+    RevocationNotPropagated,
+    SessionExpired,
+    SessionRevoked,
+    TokenInvalid,
+    TokenReused,
+)
 from iam.sessions.auth_state import session_state_revoked
 from iam.sessions.models import DeviceSession, RevokeReason, Transport
 from iam.tokens.tokens import AccessToken, RefreshToken
@@ -167,7 +173,12 @@ def _rotate_in_one_statement(
     if row is None:
         return None
     split = len(_SESSION_COLUMNS)
-    session = DeviceSession.from_db(connection.alias, _SESSION_COLUMNS, row[:split])
+    values = list(row[:split])
+    amr_index = _SESSION_COLUMNS.index("amr")
+    amr_field = DeviceSession._meta.get_field("amr")
+    # from_db() runs no field converters: jsonb arrives as text from Django's psycopg loaders
+    values[amr_index] = amr_field.from_db_value(values[amr_index], None, connection)
+    session = DeviceSession.from_db(connection.alias, _SESSION_COLUMNS, values)
     session.user = User.from_db(connection.alias, _USER_COLUMNS, row[split:])
     audit_logged(AuditEventType.TOKEN_REFRESHED, user_id=session.user_id, session_id=session.pk)
     return session
@@ -242,20 +253,21 @@ def session_rotate(*, raw_refresh: str, client: ClientInfo) -> IssuedTokens:
     ):
         return _issue(session=session, user=session.user, refresh_jti=None)
 
-    session_revoke(session=session, reason=RevokeReason.REFRESH_REUSED)
-    _audit(AuditEventType.REFRESH_REUSE_DETECTED, session, client)
+    _revoke_and_audit(session, RevokeReason.REFRESH_REUSED, client)
     raise TokenReused()
 
 
 def session_revoke(*, session: DeviceSession, reason: str) -> bool:
     """Revoke a session: its refresh tokens and access tokens stop working at once. Idempotent."""
     now = timezone.now()
-    session_state_revoked(session.pk)  # fail closed: the hot path refuses it from here on
     changed = DeviceSession.objects.filter(pk=session.pk, revoked_at__isnull=True).update(
         revoked_at=now, revoke_reason=reason
     )
     if changed:
         session.revoked_at, session.revoke_reason = now, reason
+    # Every time, also when already revoked: a retry re-broadcasts what failed to go out before.
+    # Raises RevocationNotPropagated if the shared cache cannot be told.
+    session_state_revoked(session.pk)
     return bool(changed)
 
 
@@ -272,11 +284,27 @@ def session_logout(
         return
     known = {session.refresh_jti, session.previous_refresh_jti}
     if refresh_jti is not None and refresh_jti not in known:
-        if session_revoke(session=session, reason=RevokeReason.REFRESH_REUSED):
-            _audit(AuditEventType.REFRESH_REUSE_DETECTED, session, client)
-        return
-    if session_revoke(session=session, reason=RevokeReason.LOGOUT):
-        _audit(AuditEventType.LOGOUT, session, client)
+        _revoke_and_audit(session, RevokeReason.REFRESH_REUSED, client)
+    else:
+        _revoke_and_audit(session, RevokeReason.LOGOUT, client)
+
+
+_REVOKE_EVENTS = {
+    RevokeReason.LOGOUT: AuditEventType.LOGOUT,
+    RevokeReason.REFRESH_REUSED: AuditEventType.REFRESH_REUSE_DETECTED,
+}
+
+
+def _revoke_and_audit(session: DeviceSession, reason: RevokeReason, client: ClientInfo) -> None:
+    """Revoke and write the event; the event is written even when the broadcast to the other
+    processes failed (the revocation is in the database; the caller still gets the 503)."""
+    try:
+        changed = session_revoke(session=session, reason=reason)
+    except RevocationNotPropagated:
+        _audit(_REVOKE_EVENTS[reason], session, client)
+        raise
+    if changed:
+        _audit(_REVOKE_EVENTS[reason], session, client)
 
 
 def sessions_cleanup(*, now: datetime | None = None, batch_size: int = 1000) -> int:
