@@ -241,3 +241,15 @@ def test_login_upgrades_a_pbkdf2_hash_to_argon2(api, keys, settings):
     assert response.status_code == 200
     user.refresh_from_db()
     assert user.password.startswith("argon2$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+def test_login_looks_the_account_up_once(api, user, login, monkeypatch):
+    import iam.authn.throttles as throttles
+
+    lookups = []
+    real = throttles.user_get_by_login
+    monkeypatch.setattr(
+        throttles, "user_get_by_login", lambda **kw: lookups.append(kw) or real(**kw)
+    )
+    assert login(api).status_code == 200
+    assert len(lookups) == 1  # shared by the per-account throttle and the login flow

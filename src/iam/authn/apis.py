@@ -16,7 +16,7 @@ from iam.accounts.serializers import UserSerializer, user_data
 from iam.authn.authentication import raw_access_token
 from iam.authn.csrf import enforce_csrf
 from iam.authn.flows import login_with_password
-from iam.authn.throttles import LoginAccountThrottle, LoginIPThrottle
+from iam.authn.throttles import LoginAccountThrottle, LoginIPThrottle, login_account
 from iam.authn.transport import (
     clear_token_cookies,
     refresh_cookie,
@@ -114,7 +114,7 @@ class LoginApi(PublicAuthAPIView):
         data.is_valid(raise_exception=True)
         transport = data.validated_data["transport"]
         issued = login_with_password(
-            identifier=data.validated_data["identifier"],
+            user=login_account(request, data.validated_data["identifier"]),
             password=data.validated_data["password"],
             transport=transport,
             client=client_info(request),
@@ -130,7 +130,7 @@ class RefreshApi(PublicAuthAPIView):
 
     @extend_schema(
         request=RefreshInput,
-        responses={200: TokenResponse, 401: ERROR, 403: ERROR},
+        responses={200: TokenResponse, 401: ERROR, 403: ERROR, 503: ERROR},
         summary="Rotate the refresh token (cookie or body) and get a new access token",
     )
     def post(self, request: Request) -> Response:
@@ -196,7 +196,7 @@ class LogoutApi(PublicAuthAPIView):
 
     @extend_schema(
         request=LogoutInput,
-        responses={204: None, 403: ERROR},
+        responses={204: None, 403: ERROR, 503: ERROR},
         summary="Revoke the current session and clear the cookies (idempotent)",
     )
     def post(self, request: Request) -> Response:
@@ -234,7 +234,7 @@ class CompatTokenObtainApi(PublicAuthAPIView):
         data = CredentialsInput(data=request.data)
         data.is_valid(raise_exception=True)
         issued = login_with_password(
-            identifier=data.validated_data["identifier"],
+            user=login_account(request, data.validated_data["identifier"]),
             password=data.validated_data["password"],
             transport=Transport.BODY,
             client=client_info(request),

@@ -7,7 +7,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from iam.accounts.models import User
-from iam.accounts.selectors import user_get_by_login
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
@@ -27,7 +26,7 @@ def _fail(*, reason: str, client: ClientInfo, user: User | None = None) -> None:
 
 
 def login_with_password(
-    *, identifier: str, password: str, transport: Transport, client: ClientInfo
+    *, user: User | None, password: str, transport: Transport, client: ClientInfo
 ) -> IssuedTokens:
     """Check the password and open a session.
 
@@ -35,7 +34,6 @@ def login_with_password(
     (a full password hash), so the answer does not tell whether an account exists. Only a caller
     who knows the password learns that the address is unverified.
     """
-    user = user_get_by_login(identifier=identifier)
     if user is None:
         make_password(password)  # the same hashing work as a real check
         _fail(reason="unknown_account", client=client)

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from iam.accounts.models import User
 from iam.accounts.selectors import user_get_by_login
 from iam.core.crypto import sha256_hex
 from iam.core.http import client_ip
@@ -41,6 +42,15 @@ class LoginAccountThrottle(_LiveRateThrottle):
             identifier = str(identifier)
         if not isinstance(identifier, str) or not identifier.strip():
             return None
-        user = user_get_by_login(identifier=identifier)
+        user = login_account(request, identifier)
         ident = f"user:{user.pk}" if user else f"id:{sha256_hex(identifier.strip().casefold())}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+def login_account(request: Request, identifier: str) -> User | None:
+    """The account ``identifier`` names, looked up once per request (throttle and flow share it)."""
+    memo: dict[str, User | None] = request._request.__dict__.setdefault("_iam_login_accounts", {})
+    key = identifier.strip()
+    if key not in memo:
+        memo[key] = user_get_by_login(identifier=key)
+    return memo[key]

@@ -41,10 +41,6 @@ class DeviceSession(models.Model):
     def __str__(self) -> str:
         return f"{self.id} ({self.user_id})"
 
-    @property
-    def is_revoked(self) -> bool:
-        return self.revoked_at is not None
-
 
 class RevokeReason(models.TextChoices):
     LOGOUT = "logout"
