@@ -9,4 +9,18 @@ class AuditEventType(StrEnum):
     TOKEN_REFRESHED = "session:refresh:rotated"  # noqa: S105 (an event name)
     REFRESH_REUSE_DETECTED = "session:refresh:reuse_detected"
     LOGOUT = "session:session:logout"
+    SESSION_REVOKED = "session:session:revoked"
     SIGNING_KEY_ROTATED = "system:signing_key:rotated"
+    # account lifecycle
+    USER_REGISTERED = "user:account:registered"
+    REGISTRATION_ATTEMPT_EXISTING = "user:account:registration_attempt_existing"
+    EMAIL_VERIFICATION_SENT = "user:email:verification_sent"
+    EMAIL_VERIFIED = "user:email:verified"
+    EMAIL_CHANGE_REQUESTED = "user:email:change_requested"
+    EMAIL_CHANGED = "user:email:changed"
+    PASSWORD_RESET_REQUESTED = "user:password:reset_requested"  # noqa: S105
+    PASSWORD_RESET_COMPLETED = "user:password:reset_completed"  # noqa: S105
+    PASSWORD_CHANGED = "user:password:changed"  # noqa: S105
+    PROFILE_UPDATED = "user:profile:updated"
+    ACCOUNT_DELETED = "user:account:deleted"
+    MAIL_FAILED = "system:mail:failed"

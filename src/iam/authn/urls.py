@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from iam.accounts.apis import MeApi
 from iam.authn import apis
@@ -10,6 +10,8 @@ urlpatterns = [
     path("verify/", apis.VerifyApi.as_view(), name="auth-verify"),
     path("logout/", apis.LogoutApi.as_view(), name="auth-logout"),
     path("me/", MeApi.as_view(), name="auth-me"),
+    path("", include("iam.sessions.urls")),
+    path("", include("iam.accounts.urls")),
 ]
 
 compat_urlpatterns = [

@@ -47,3 +47,7 @@ class RevokeReason(models.TextChoices):
     REFRESH_REUSED = "refresh_reused"
     USER_INACTIVE = "user_inactive"
     ADMIN = "admin"
+    USER = "user"  # the user ended it from their session list or with logout-all
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105
+    PASSWORD_RESET = "password_reset"  # noqa: S105
+    ACCOUNT_DELETED = "account_deleted"

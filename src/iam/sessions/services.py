@@ -292,7 +292,50 @@ def session_logout(
 _REVOKE_EVENTS = {
     RevokeReason.LOGOUT: AuditEventType.LOGOUT,
     RevokeReason.REFRESH_REUSED: AuditEventType.REFRESH_REUSE_DETECTED,
+    RevokeReason.USER: AuditEventType.SESSION_REVOKED,
 }
+
+
+def sessions_revoke_for_user(
+    *,
+    user_id: uuid.UUID | str,
+    reason: RevokeReason,
+    client: ClientInfo | None = None,
+    keep_session_id: uuid.UUID | str | None = None,
+) -> int:
+    """Revoke every live session of a user (all but ``keep_session_id`` if given), one audit event
+    per revoked session. Their refresh and access tokens stop working at once. Returns how many."""
+    client = client or ClientInfo(ip=None, user_agent="")
+    now = timezone.now()
+    with transaction.atomic():
+        live = DeviceSession.objects.filter(user_id=user_id, revoked_at__isnull=True)
+        if keep_session_id is not None:
+            live = live.exclude(pk=keep_session_id)
+        ids = list(live.select_for_update().values_list("pk", flat=True))
+        if not ids:
+            return 0
+        DeviceSession.objects.filter(pk__in=ids).update(revoked_at=now, revoke_reason=reason)
+        AuditEvent.objects.bulk_create(
+            AuditEvent(
+                type=AuditEventType.SESSION_REVOKED,
+                user_id=user_id,
+                session_id=sid,
+                ip=client.ip,
+                user_agent=client.user_agent,
+                data={"reason": str(reason)},
+            )
+            for sid in ids
+        )
+    failed = None
+    for sid in ids:
+        audit_logged(AuditEventType.SESSION_REVOKED, user_id=user_id, session_id=sid)
+        try:
+            session_state_revoked(sid)
+        except RevocationNotPropagated as exc:
+            failed = exc
+    if failed is not None:
+        raise failed
+    return len(ids)
 
 
 def _revoke_and_audit(session: DeviceSession, reason: RevokeReason, client: ClientInfo) -> None:
