@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "iam.tokens",
     "iam.sessions",
     "iam.authn",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -90,7 +91,8 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Operators override mail templates (iam/email/*.txt|html) by putting theirs here.
+        "DIRS": env.list("IAM_TEMPLATE_DIRS", default=[]),
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -159,6 +161,35 @@ elif not _mail["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
 MAILERS = {"default": {"BACKEND": _mail["EMAIL_BACKEND"], "OPTIONS": _mail_options}}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="IAM <no-reply@localhost>")
 
+# --- background tasks (django.tasks) --------------------------------------------------------
+# Mail is sent by a task, never in the request path: `database` stores tasks in the database in
+# the same transaction as the change that asks for them, and `manage.py db_worker` runs them;
+# `immediate` runs them in the request (tests, and `make run` for a one-process dev setup).
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "immediate": "django.tasks.backends.immediate.ImmediateBackend",
+}
+IAM_TASKS_BACKEND = env.str("IAM_TASKS_BACKEND", default="database")
+if IAM_TASKS_BACKEND not in _TASK_BACKENDS:
+    raise ImproperlyConfigured(f"IAM_TASKS_BACKEND must be one of {sorted(_TASK_BACKENDS)}.")
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[IAM_TASKS_BACKEND], "QUEUES": ["default"]}}
+# A failed send is retried with exponential backoff, then logged as an error and audited.
+IAM_MAIL_MAX_ATTEMPTS = env.int("IAM_MAIL_MAX_ATTEMPTS", default=5)
+IAM_MAIL_RETRY_DELAY = env.int("IAM_MAIL_RETRY_DELAY", default=30)
+
+# --- mails and the front end they link to ---------------------------------------------------
+IAM_PRODUCT_NAME = env.str("IAM_PRODUCT_NAME", default="IAM")
+# Links in mails are built from these, never from the request's Host header.
+IAM_FRONTEND_URL = env.str("IAM_FRONTEND_URL", default="http://localhost:3000").rstrip("/")
+IAM_FRONTEND_VERIFY_EMAIL_PATH = env.str(
+    "IAM_FRONTEND_VERIFY_EMAIL_PATH", default="/verify-email?token={token}"
+)
+IAM_FRONTEND_PASSWORD_RESET_PATH = env.str(
+    "IAM_FRONTEND_PASSWORD_RESET_PATH", default="/reset-password?token={token}"
+)
+IAM_EMAIL_VERIFICATION_TTL = env.int("IAM_EMAIL_VERIFICATION_TTL", default=24 * 3600)
+IAM_PASSWORD_RESET_TTL = env.int("IAM_PASSWORD_RESET_TTL", default=3600)
+
 # --- users and passwords --------------------------------------------------------------------
 AUTH_USER_MODEL = "iam_accounts.User"
 AUTHENTICATION_BACKENDS = ["iam.accounts.backends.EmailOrUsernameBackend"]
@@ -172,13 +203,21 @@ PASSWORD_HASHERS = [
 IAM_ARGON2_TIME_COST = env.int("IAM_ARGON2_TIME_COST", default=2)
 IAM_ARGON2_MEMORY_COST_KIB = env.int("IAM_ARGON2_MEMORY_COST_KIB", default=19456)
 IAM_ARGON2_PARALLELISM = env.int("IAM_ARGON2_PARALLELISM", default=1)
+# NIST SP 800-63B: a length floor, a blocklist of common passwords, nothing like the account's
+# own names, no composition rules. Up to IAM_PASSWORD_MAX_LENGTH characters are accepted.
+IAM_PASSWORD_MIN_LENGTH = env.int("IAM_PASSWORD_MIN_LENGTH", default=12)
+IAM_PASSWORD_MAX_LENGTH = env.int("IAM_PASSWORD_MAX_LENGTH", default=1024)
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "username", "name")},
+    },
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-        "OPTIONS": {"min_length": env.int("IAM_PASSWORD_MIN_LENGTH", default=12)},
+        "OPTIONS": {"min_length": IAM_PASSWORD_MIN_LENGTH},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "iam.accounts.passwords.MaximumLengthValidator"},
 ]
 
 # --- HTTP and security ----------------------------------------------------------------------
@@ -221,6 +260,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "login_ip": env.str("IAM_THROTTLE_LOGIN_IP", default="5/min"),
         "login_account": env.str("IAM_THROTTLE_LOGIN_ACCOUNT", default="5/min"),
+        # mails an anonymous caller can trigger (register, resend, reset), per address
+        "account_mail": env.str("IAM_THROTTLE_ACCOUNT_MAIL", default="3/hour"),
+        # current-password checks of a signed-in user (password change, account deletion)
+        "password_check": env.str("IAM_THROTTLE_PASSWORD_CHECK", default="5/min"),
     },
 }
 

@@ -96,3 +96,22 @@ def csrf_headers(client: APIClient) -> dict[str, str]:
     """What a same-origin SPA sends: the CSRF cookie's value in the header."""
     client.get("/api/auth/csrf/")
     return {"HTTP_X_CSRFTOKEN": client.cookies["csrftoken"].value}
+
+
+@pytest.fixture
+def outbox() -> list[Any]:
+    """The mails sent during the test (the locmem mailer; tasks run immediately in tests)."""
+    from django.core import mail
+
+    mail.outbox = []
+    return mail.outbox
+
+
+def link_token(message: Any) -> str:
+    """The token of the link in an account mail (text part)."""
+    import re
+    from urllib.parse import unquote
+
+    found = re.search(r"token=([^\s\"<&]+)", message.body)
+    assert found, message.body
+    return unquote(found.group(1))

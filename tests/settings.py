@@ -14,6 +14,8 @@ os.environ.setdefault("IAM_ISSUER", "https://iam.test")
 os.environ.setdefault("IAM_AUDIENCE", "iam-test-api")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("EMAIL_URL", "memorymail://")
+os.environ.setdefault("IAM_TASKS_BACKEND", "immediate")
+os.environ.setdefault("IAM_FRONTEND_URL", "https://app.iam.test")
 
 from config.settings import *  # noqa: F403
 from config.settings import CACHES, REDIS_URL

@@ -25,10 +25,10 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ("email", "username", "email_verified", "is_active", "is_staff", "created_at")
     list_filter = ("is_active", "is_staff", "is_superuser", "email_verified")
     search_fields = ("email", "username")
-    readonly_fields = ("id", "created_at", "updated_at", "last_login")
+    readonly_fields = ("id", "created_at", "updated_at", "last_login", "deleted_at")
     fieldsets = (
-        (None, {"fields": ("id", "email", "username", "password")}),
-        ("Status", {"fields": ("email_verified", "is_active")}),
+        (None, {"fields": ("id", "email", "username", "name", "password")}),
+        ("Status", {"fields": ("email_verified", "pending_email", "is_active", "deleted_at")}),
         ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
     )

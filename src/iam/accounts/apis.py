@@ -1,14 +1,284 @@
-from drf_spectacular.utils import extend_schema
+"""Account endpoints. Thin: parse input, call one service, render the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 
+from iam.accounts import services
 from iam.accounts.serializers import UserSerializer, user_data
+from iam.authn.apis import ERROR, PASSWORD_MAX, PublicAuthAPIView, client_info
+from iam.authn.throttles import AccountMailThrottle, PasswordCheckThrottle
+from iam.authn.transport import clear_token_cookies
 from iam.core.apis import NoStoreAPIView
+
+TOKEN_MAX = 1024
+
+
+def _password(**kwargs: Any) -> serializers.CharField:
+    return serializers.CharField(max_length=PASSWORD_MAX, trim_whitespace=False, **kwargs)
+
+
+def _username() -> serializers.CharField:
+    return serializers.CharField(
+        max_length=150,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        validators=[UnicodeUsernameValidator()],
+    )
+
+
+class Message(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+def _message(text: str, code: int = status.HTTP_200_OK) -> Response:
+    return Response({"detail": text}, status=code)
+
+
+class RegisterApi(PublicAuthAPIView):
+    throttle_classes = [AccountMailThrottle]
+
+    class RegisterInput(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+        password = _password()
+        username = _username()
+
+    class RegisterOutput(serializers.Serializer):
+        detail = serializers.CharField()
+        email = serializers.EmailField()
+
+    @extend_schema(
+        request=RegisterInput,
+        responses={
+            201: RegisterOutput,
+            400: OpenApiResponse(ERROR, description="password_rejected, username_taken, invalid"),
+            429: OpenApiResponse(ERROR, description="throttled"),
+        },
+        summary="Create an account; a verification link is mailed (same answer for a taken "
+        "address, whose owner is told instead)",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.RegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.user_register(
+            email=data.validated_data["email"],
+            password=data.validated_data["password"],
+            username=data.validated_data.get("username") or None,
+            client=client_info(request),
+        )
+        body = {
+            "detail": "Check your inbox: we sent a link to verify your address.",
+            "email": data.validated_data["email"],
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class VerifyEmailApi(PublicAuthAPIView):
+    class VerifyEmailInput(serializers.Serializer):
+        token = serializers.CharField(max_length=TOKEN_MAX)
+
+    class VerifyEmailOutput(serializers.Serializer):
+        detail = serializers.CharField()
+        email = serializers.EmailField()
+
+    @extend_schema(
+        request=VerifyEmailInput,
+        responses={
+            200: VerifyEmailOutput,
+            400: OpenApiResponse(
+                ERROR, description="token_invalid, token_expired, token_used, email_taken"
+            ),
+        },
+        summary="Use a verification link (a new account's address, or a new address)",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.VerifyEmailInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.email_verify(
+            token=data.validated_data["token"], client=client_info(request)
+        )
+        return Response({"detail": "Your e-mail address is verified.", "email": user.email})
+
+
+class EmailInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class VerifyEmailResendApi(PublicAuthAPIView):
+    throttle_classes = [AccountMailThrottle]
+
+    @extend_schema(
+        request=EmailInput,
+        responses={202: Message, 400: ERROR, 429: ERROR},
+        summary="Mail a new verification link (always 202)",
+    )
+    def post(self, request: Request) -> Response:
+        data = EmailInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.email_verification_resend(
+            email=data.validated_data["email"], client=client_info(request)
+        )
+        return _message(
+            "If this address has an unverified account, a new link is on its way.",
+            status.HTTP_202_ACCEPTED,
+        )
+
+
+class PasswordResetApi(PublicAuthAPIView):
+    throttle_classes = [AccountMailThrottle]
+
+    @extend_schema(
+        request=EmailInput,
+        responses={202: Message, 400: ERROR, 429: ERROR},
+        summary="Mail a password reset link (always 202)",
+    )
+    def post(self, request: Request) -> Response:
+        data = EmailInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_reset_request(
+            email=data.validated_data["email"], client=client_info(request)
+        )
+        return _message(
+            "If this address has an account, a link to reset its password is on its way.",
+            status.HTTP_202_ACCEPTED,
+        )
+
+
+class PasswordResetConfirmApi(PublicAuthAPIView):
+    class PasswordResetConfirmInput(serializers.Serializer):
+        token = serializers.CharField(max_length=TOKEN_MAX)
+        password = _password()
+
+    @extend_schema(
+        request=PasswordResetConfirmInput,
+        responses={
+            200: Message,
+            400: OpenApiResponse(
+                ERROR, description="token_invalid, token_expired, token_used, password_rejected"
+            ),
+            503: ERROR,
+        },
+        summary="Set a new password from a reset link; every session of the account ends",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.PasswordResetConfirmInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_reset_confirm(
+            token=data.validated_data["token"],
+            password=data.validated_data["password"],
+            client=client_info(request),
+        )
+        return _message("Your password was changed. Sign in with the new one.")
+
+
+class PasswordChangeApi(NoStoreAPIView):
+    throttle_classes = [PasswordCheckThrottle]
+
+    class PasswordChangeInput(serializers.Serializer):
+        current_password = _password()
+        new_password = _password()
+
+    @extend_schema(
+        request=PasswordChangeInput,
+        responses={
+            200: Message,
+            400: OpenApiResponse(ERROR, description="invalid_password, password_rejected"),
+            401: ERROR,
+            429: ERROR,
+            503: ERROR,
+        },
+        summary="Change the password; every other session ends, this one stays signed in",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.PasswordChangeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_change(
+            user=request.user,
+            current_password=data.validated_data["current_password"],
+            new_password=data.validated_data["new_password"],
+            session_id=request.auth["sid"],
+            client=client_info(request),
+        )
+        return _message("Your password was changed. Your other sessions were signed out.")
 
 
 class MeApi(NoStoreAPIView):
-    """The signed-in user (either transport)."""
+    """The signed-in user (either transport): read, update, delete."""
+
+    class MePatchInput(serializers.Serializer):
+        username = _username()
+        name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+        email = serializers.EmailField(
+            max_length=254,
+            required=False,
+            help_text="A new address takes effect once the link mailed to it is used.",
+        )
+        current_password = _password(
+            required=False, help_text="Required to change the e-mail address."
+        )
+
+    class MeDeleteInput(serializers.Serializer):
+        password = _password()
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        if self.request.method in ("PATCH", "DELETE"):
+            return [PasswordCheckThrottle()]
+        return []  # GET is the hot path
 
     @extend_schema(responses={200: UserSerializer}, summary="The current user")
     def get(self, request: Request) -> Response:
         return Response(user_data(request.user))
+
+    @extend_schema(
+        request=MePatchInput,
+        responses={
+            200: UserSerializer,
+            400: OpenApiResponse(
+                ERROR, description="username_taken, password_required, invalid_password"
+            ),
+            401: ERROR,
+        },
+        summary="Update the profile; a new e-mail address waits for verification",
+    )
+    def patch(self, request: Request) -> Response:
+        data = self.MePatchInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        current_password = changes.pop("current_password", None)
+        user = services.profile_update(
+            user=request.user,
+            changes=changes,
+            current_password=current_password,
+            client=client_info(request),
+        )
+        return Response(user_data(user))
+
+    @extend_schema(
+        request=MeDeleteInput,
+        responses={
+            204: None,
+            400: OpenApiResponse(ERROR, description="password_required, invalid_password"),
+            401: ERROR,
+            503: ERROR,
+        },
+        summary="Delete the account: deactivated, personal data erased, every session ended",
+    )
+    def delete(self, request: Request) -> Response:
+        data = self.MeDeleteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.account_delete(
+            user=request.user,
+            password=data.validated_data["password"],
+            client=client_info(request),
+        )
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        clear_token_cookies(response)
+        return response

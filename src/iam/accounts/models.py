@@ -50,11 +50,17 @@ class User(AbstractBaseUser, PermissionsMixin):
         validators=[UnicodeUsernameValidator()],
         help_text="Optional. Letters, digits and @/./+/-/_ only.",
     )
+    name = models.CharField("full name", max_length=150, blank=True, default="")
     email_verified = models.BooleanField(default=False)
+    # A new address waiting for its verification link; it replaces ``email`` once verified.
+    pending_email = models.EmailField(max_length=254, blank=True, default="")
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the user deleted the account (anonymised)."
+    )
 
     objects = UserManager()
 

@@ -37,7 +37,8 @@ from iam.sessions.services import (
 from iam.tokens.tokens import RefreshToken
 from iam.tokens.verification import access_token_validate
 
-PASSWORD_MAX = 1024
+# Input cap before any hashing; the policy maximum (IAM_PASSWORD_MAX_LENGTH) is checked later.
+PASSWORD_MAX = 4096
 ERROR = inline_serializer(
     "Error", {"detail": serializers.CharField(), "code": serializers.CharField()}
 )

@@ -54,3 +54,30 @@ def login_account(request: Request, identifier: str) -> User | None:
     if key not in memo:
         memo[key] = user_get_by_login(identifier=key)
     return memo[key]
+
+
+class AccountMailThrottle(_LiveRateThrottle):
+    """Mails an anonymous caller can trigger (register, resend, reset): per address and endpoint,
+    whether or not the address has an account (so a 429 reveals nothing either)."""
+
+    scope = "account_mail"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        data = request.data if isinstance(request.data, dict) else {}
+        email = data.get("email")
+        if not isinstance(email, str) or not email.strip():
+            return None  # the serializer refuses it
+        ident = f"{type(view).__name__}:{sha256_hex(email.strip().casefold())}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class PasswordCheckThrottle(_LiveRateThrottle):
+    """Checks of a signed-in user's current password (change, deletion): per user, so a stolen
+    access token cannot be used to guess the password at speed."""
+
+    scope = "password_check"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        if not request.user or not request.user.is_authenticated:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": f"user:{request.user.pk}"}

@@ -53,4 +53,11 @@ def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
         )
     if not settings.DEBUG and not conf.cookie_secure:
         errors.append(Error("IAM_COOKIE_SECURE must not be off when DEBUG is off.", id="iam.E006"))
+    if not 64 <= conf.password_max_length <= 4096:
+        errors.append(
+            Error(
+                "IAM_PASSWORD_MAX_LENGTH must be between 64 (NIST SP 800-63B) and 4096.",
+                id="iam.E007",
+            )
+        )
     return errors

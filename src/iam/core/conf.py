@@ -44,6 +44,15 @@ class IAMSettings:
     argon2_time_cost: int
     argon2_memory_cost_kib: int
     argon2_parallelism: int
+    product_name: str
+    frontend_url: str
+    frontend_verify_email_path: str
+    frontend_password_reset_path: str
+    email_verification_ttl: timedelta
+    password_reset_ttl: timedelta
+    password_max_length: int
+    mail_max_attempts: int
+    mail_retry_delay: timedelta
 
 
 def _seconds(name: str) -> timedelta:
@@ -78,6 +87,15 @@ def get_iam_settings() -> IAMSettings:
         argon2_time_cost=settings.IAM_ARGON2_TIME_COST,
         argon2_memory_cost_kib=settings.IAM_ARGON2_MEMORY_COST_KIB,
         argon2_parallelism=settings.IAM_ARGON2_PARALLELISM,
+        product_name=settings.IAM_PRODUCT_NAME,
+        frontend_url=settings.IAM_FRONTEND_URL.rstrip("/"),
+        frontend_verify_email_path=settings.IAM_FRONTEND_VERIFY_EMAIL_PATH,
+        frontend_password_reset_path=settings.IAM_FRONTEND_PASSWORD_RESET_PATH,
+        email_verification_ttl=_seconds("IAM_EMAIL_VERIFICATION_TTL"),
+        password_reset_ttl=_seconds("IAM_PASSWORD_RESET_TTL"),
+        password_max_length=settings.IAM_PASSWORD_MAX_LENGTH,
+        mail_max_attempts=settings.IAM_MAIL_MAX_ATTEMPTS,
+        mail_retry_delay=_seconds("IAM_MAIL_RETRY_DELAY"),
     )
 
 

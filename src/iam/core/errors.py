@@ -49,7 +49,10 @@ def _validation_body(exc: drf_exceptions.ValidationError) -> dict[str, Any]:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: domain errors and DRF errors in the one shape."""
     if isinstance(exc, IAMError):
-        response = Response({"detail": exc.detail, "code": exc.code}, status=exc.status_code)
+        body: dict[str, Any] = {"detail": exc.detail, "code": exc.code}
+        if exc.fields:
+            body["fields"] = exc.fields
+        response = Response(body, status=exc.status_code)
         if exc.status_code == 401:
             response["WWW-Authenticate"] = 'Bearer realm="api"'
         return response

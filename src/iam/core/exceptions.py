@@ -10,11 +10,26 @@ class IAMError(Exception):
     code: str = "invalid"
     default_detail: str = "The request could not be completed."
 
-    def __init__(self, detail: str | None = None, *, code: str | None = None) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        fields: dict[str, list[dict[str, str]]] | None = None,
+    ) -> None:
         self.detail = detail or self.default_detail
         if code:
             self.code = code
+        # Per-field messages, rendered like validation errors: {field: [{"message", "code"}]}.
+        self.fields = fields
         super().__init__(self.detail)
+
+    @classmethod
+    def on_field(cls, field: str, detail: str | None = None) -> IAMError:
+        """The error, also reported against one input field."""
+        error = cls(detail)
+        error.fields = {field: [{"message": error.detail, "code": error.code}]}
+        return error
 
 
 class AuthenticationFailed(IAMError):
@@ -46,6 +61,53 @@ class SessionRevoked(AuthenticationFailed):
 class SessionExpired(AuthenticationFailed):
     code = "session_expired"
     default_detail = "The session has expired; sign in again."
+
+
+class AccountTokenInvalid(IAMError):
+    """A link token (e-mail verification, password reset) that is not one of ours."""
+
+    code = "token_invalid"
+    default_detail = "This link is not valid."
+
+
+class AccountTokenExpired(AccountTokenInvalid):
+    code = "token_expired"
+    default_detail = "This link has expired; ask for a new one."
+
+
+class AccountTokenUsed(AccountTokenInvalid):
+    """The token was valid, but the account changed since: it was used, or a newer one replaced
+    it, or the password or e-mail address changed."""
+
+    code = "token_used"
+    default_detail = "This link was already used or is no longer valid; ask for a new one."
+
+
+class InvalidPassword(IAMError):
+    code = "invalid_password"
+    default_detail = "The current password is not correct."
+
+
+class PasswordRejected(IAMError):
+    """The new password breaks the password policy; ``fields`` says how."""
+
+    code = "password_rejected"
+    default_detail = "This password is not allowed."
+
+
+class EmailTaken(IAMError):
+    code = "email_taken"
+    default_detail = "This e-mail address is used by another account."
+
+
+class UsernameTaken(IAMError):
+    code = "username_taken"
+    default_detail = "This username is taken."
+
+
+class PasswordRequired(IAMError):
+    code = "password_required"
+    default_detail = "Give your current password to change this."
 
 
 class PermissionDenied(IAMError):

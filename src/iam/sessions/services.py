@@ -350,6 +350,12 @@ def _revoke_and_audit(session: DeviceSession, reason: RevokeReason, client: Clie
         _audit(_REVOKE_EVENTS[reason], session, client)
 
 
+def session_revoke_by_user(*, session: DeviceSession, client: ClientInfo) -> None:
+    """The user ended one of their own sessions (from their session list): revoke it, write
+    ``session:session:revoked`` and tell every process. The caller checks ownership."""
+    _revoke_and_audit(session, RevokeReason.USER, client)
+
+
 def sessions_cleanup(*, now: datetime | None = None, batch_size: int = 1000) -> int:
     """Delete sessions that ended (revoked or expired) longer ago than the retention period."""
     now = now or timezone.now()

@@ -1,3 +1,9 @@
 from django.urls import path
 
-urlpatterns: list = []
+from iam.sessions import apis
+
+urlpatterns = [
+    path("sessions/", apis.SessionListApi.as_view(), name="sessions-list"),
+    path("sessions/<str:session_id>/", apis.SessionRevokeApi.as_view(), name="sessions-revoke"),
+    path("logout-all/", apis.LogoutAllApi.as_view(), name="sessions-logout-all"),
+]

@@ -1,0 +1,280 @@
+"""The account lifecycle: registration, e-mail verification and change, password reset and change,
+profile, deletion. Views call these; every change writes its audit event here.
+
+No answer to an anonymous caller depends on whether an address has an account: registration,
+resend and reset answer the same and do comparable work either way (a password hash where a new
+account would hash one; a queued mail), and the owner of an existing address is told by mail.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from iam.accounts.link_tokens import LinkPurpose, link_token_check
+from iam.accounts.mail import MailKind, account_mail_enqueue
+from iam.accounts.models import User
+from iam.accounts.selectors import email_taken, user_get_by_email
+from iam.audit.events import AuditEventType
+from iam.audit.services import audit_record
+from iam.core.exceptions import (
+    EmailTaken,
+    InvalidPassword,
+    PasswordRejected,
+    PasswordRequired,
+    UsernameTaken,
+)
+from iam.sessions.models import DeviceSession, RevokeReason
+from iam.sessions.services import ClientInfo, sessions_revoke_for_user
+
+
+def _audit(event: AuditEventType, client: ClientInfo, user: User | None, **data: Any) -> None:
+    audit_record(
+        event=event,
+        user_id=user.pk if user else None,
+        ip=client.ip,
+        agent=client.user_agent,
+        data=data,
+    )
+
+
+def password_policy_check(*, password: str, user: User, field: str = "password") -> None:
+    """NIST SP 800-63B policy (length, common-password blocklist, no likeness to the account's
+    names; no composition rules). Raises ``PasswordRejected`` with one message per violation."""
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        messages = [
+            {"message": " ".join(error.messages), "code": error.code or "invalid"}
+            for error in exc.error_list
+        ]
+        raise PasswordRejected(messages[0]["message"], fields={field: messages}) from exc
+
+
+def _username_check(username: str | None, *, user: User | None = None) -> None:
+    if not username:
+        return
+    others = User.objects.filter(username__iexact=username)
+    if user is not None:
+        others = others.exclude(pk=user.pk)
+    if others.exists():
+        raise UsernameTaken.on_field("username")
+
+
+def user_register(*, email: str, password: str, username: str | None, client: ClientInfo) -> None:
+    """Create an unverified account and mail it a verification link.
+
+    Same outcome for the caller when the address has an account: that account's owner gets a mail
+    instead (a verification link again if the account is unverified). Username and password
+    checks come first and do not depend on the address, so they cannot reveal it either.
+    """
+    email = User.objects.normalize_email(email.strip())
+    _username_check(username)
+    password_policy_check(password=password, user=User(email=email, username=username))
+    existing = user_get_by_email(email=email)
+    if existing is None:
+        try:
+            with transaction.atomic():
+                user = User.objects.create_user(
+                    email=email, password=password, username=username or None
+                )
+                _audit(AuditEventType.USER_REGISTERED, client, user)
+                account_mail_enqueue(kind=MailKind.VERIFY_EMAIL, user=user)
+                _audit(AuditEventType.EMAIL_VERIFICATION_SENT, client, user)
+            return
+        except (IntegrityError, ValidationError):
+            # A concurrent registration won the address (or the username, re-checked here).
+            _username_check(username)
+            existing = user_get_by_email(email=email)
+            if existing is None:
+                raise
+    else:
+        make_password(password)  # the hashing work a new account would have cost
+    with transaction.atomic():
+        _audit(AuditEventType.REGISTRATION_ATTEMPT_EXISTING, client, existing)
+        if not existing.is_active:
+            return
+        if existing.email_verified:
+            account_mail_enqueue(kind=MailKind.REGISTRATION_ATTEMPT, user=existing)
+        else:
+            account_mail_enqueue(kind=MailKind.VERIFY_EMAIL, user=existing)
+            _audit(AuditEventType.EMAIL_VERIFICATION_SENT, client, existing)
+
+
+def email_verification_resend(*, email: str, client: ClientInfo) -> None:
+    """Mail a new verification link if ``email`` is an active, unverified account; else nothing."""
+    user = user_get_by_email(email=email)
+    if user is None or not user.is_active or user.email_verified:
+        return
+    with transaction.atomic():
+        account_mail_enqueue(kind=MailKind.VERIFY_EMAIL, user=user)
+        _audit(AuditEventType.EMAIL_VERIFICATION_SENT, client, user, resent=True)
+
+
+def email_verify(*, token: str, client: ClientInfo) -> User:
+    """Use a verification link: the account's address becomes verified, or, for an e-mail change,
+    the pending address replaces the old one (which is told)."""
+    user, purpose = link_token_check(
+        token=token, purposes=(LinkPurpose.VERIFY_EMAIL, LinkPurpose.EMAIL_CHANGE)
+    )
+    if purpose is LinkPurpose.VERIFY_EMAIL:
+        with transaction.atomic():
+            user.email_verified = True
+            user.save(update_fields=["email_verified", "updated_at"])
+            _audit(AuditEventType.EMAIL_VERIFIED, client, user)
+        return user
+    new_email = user.pending_email
+    if email_taken(email=new_email, exclude=user):
+        raise EmailTaken()
+    old_email = user.email
+    try:
+        with transaction.atomic():
+            user.email, user.pending_email, user.email_verified = new_email, "", True
+            user.save(update_fields=["email", "pending_email", "email_verified", "updated_at"])
+            _audit(AuditEventType.EMAIL_CHANGED, client, user)
+            account_mail_enqueue(kind=MailKind.EMAIL_CHANGED, user=user, to=old_email)
+    except IntegrityError as exc:  # taken by a concurrent change or registration
+        raise EmailTaken() from exc
+    return user
+
+
+def password_reset_request(*, email: str, client: ClientInfo) -> None:
+    """Mail a reset link if ``email`` is an active account; the caller learns nothing either way."""
+    user = user_get_by_email(email=email)
+    if user is None or not user.is_active:
+        return
+    with transaction.atomic():
+        account_mail_enqueue(kind=MailKind.PASSWORD_RESET, user=user)
+        _audit(AuditEventType.PASSWORD_RESET_REQUESTED, client, user)
+
+
+def password_reset_confirm(*, token: str, password: str, client: ClientInfo) -> User:
+    """Set a new password from a reset link and end every session of the account.
+
+    The link proves the address, so an unverified address becomes verified.
+    """
+    user, _ = link_token_check(token=token, purposes=(LinkPurpose.PASSWORD_RESET,))
+    password_policy_check(password=password, user=user)
+    with transaction.atomic():
+        user.set_password(password)
+        user.email_verified = True
+        user.save(update_fields=["password", "email_verified", "updated_at"])
+        _audit(AuditEventType.PASSWORD_RESET_COMPLETED, client, user)
+    sessions_revoke_for_user(user_id=user.pk, reason=RevokeReason.PASSWORD_RESET, client=client)
+    return user
+
+
+def _current_password_check(user: User, password: str | None) -> None:
+    if not password:
+        raise PasswordRequired.on_field("current_password")
+    if not user.check_password(password):
+        raise InvalidPassword.on_field("current_password")
+
+
+def password_change(
+    *,
+    user: User,
+    current_password: str,
+    new_password: str,
+    session_id: uuid.UUID | str | None,
+    client: ClientInfo,
+) -> None:
+    """Change the password; every other session ends, the current one stays signed in."""
+    _current_password_check(user, current_password)
+    password_policy_check(password=new_password, user=user, field="new_password")
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password", "updated_at"])
+        _audit(AuditEventType.PASSWORD_CHANGED, client, user)
+    sessions_revoke_for_user(
+        user_id=user.pk,
+        reason=RevokeReason.PASSWORD_CHANGED,
+        client=client,
+        keep_session_id=session_id,
+    )
+
+
+PROFILE_FIELDS = ("username", "name")
+
+
+def profile_update(
+    *,
+    user: User,
+    changes: dict[str, Any],
+    current_password: str | None,
+    client: ClientInfo,
+) -> User:
+    """Update profile fields. A new e-mail address is only requested here: it is mailed a link and
+    takes effect once verified (``email_verify``); asking for it needs the current password,
+    because the address is what password resets go to. Asking for the current address withdraws
+    a pending change."""
+    new_email = changes.get("email")
+    email_request = None
+    if new_email is not None:
+        new_email = User.objects.normalize_email(new_email.strip())
+        if new_email.casefold() == user.email.casefold():
+            if user.pending_email:
+                email_request = ""
+        elif new_email.casefold() != user.pending_email.casefold():
+            _current_password_check(user, current_password)
+            email_request = new_email
+    if "username" in changes:
+        changes["username"] = changes["username"] or None
+        _username_check(changes["username"], user=user)
+    updated = [name for name in PROFILE_FIELDS if name in changes]
+    for name in updated:
+        setattr(user, name, changes[name])
+    if email_request is not None:
+        user.pending_email = email_request
+        updated.append("pending_email")
+    if not updated:
+        return user
+    try:
+        with transaction.atomic():
+            user.save(update_fields=[*updated, "updated_at"])
+            fields = sorted(set(updated) - {"pending_email"})
+            if fields:
+                _audit(AuditEventType.PROFILE_UPDATED, client, user, fields=fields)
+            if email_request:
+                _audit(AuditEventType.EMAIL_CHANGE_REQUESTED, client, user)
+                owner = user_get_by_email(email=email_request)
+                if owner is None:
+                    account_mail_enqueue(kind=MailKind.EMAIL_CHANGE_VERIFY, user=user)
+                else:  # the same answer; the address's owner is told instead
+                    account_mail_enqueue(kind=MailKind.EMAIL_CHANGE_ATTEMPT, user=owner)
+    except IntegrityError as exc:  # a concurrent change took the username
+        raise UsernameTaken.on_field("username") from exc
+    return user
+
+
+def account_delete(*, user: User, password: str | None, client: ClientInfo) -> None:
+    """Delete an account at its owner's request (policy in docs/api.md, "Account deletion"):
+
+    the row stays, deactivated and anonymised, so that its UUID keeps the audit trail together as
+    a pseudonymous id; personal data (address, username, name, password, device sessions with
+    their IPs and user agents) is erased; every session ends at once.
+    """
+    _current_password_check(user, password)
+    with transaction.atomic():
+        user.email = f"deleted-{uuid.uuid4().hex}@deleted.invalid"
+        user.username = None
+        user.name = ""
+        user.pending_email = ""
+        user.email_verified = False
+        user.is_active = False
+        user.is_staff = False
+        user.is_superuser = False
+        user.deleted_at = timezone.now()
+        user.set_unusable_password()
+        user.save()
+        user.groups.clear()
+        user.user_permissions.clear()
+        _audit(AuditEventType.ACCOUNT_DELETED, client, user)
+    sessions_revoke_for_user(user_id=user.pk, reason=RevokeReason.ACCOUNT_DELETED, client=client)
+    DeviceSession.objects.filter(user_id=user.pk).delete()
