@@ -2,15 +2,21 @@
 PORT ?= 8000
 VENV := .venv/bin
 
-.PHONY: setup run test lint format bench
+.PHONY: setup run worker test lint format bench
 
 setup:
 	@./scripts/bootstrap.sh
 
 ## Set up everything and run the IAM on the embedded default (SQLite, dev keys, 127.0.0.1:$(PORT)).
+## Mails are sent in-process (IAM_TASKS_BACKEND=immediate) so that one process is enough.
+DEV_ENV := DEBUG=true IAM_COOKIE_SECURE=false IAM_TASKS_BACKEND=$${IAM_TASKS_BACKEND:-immediate}
 run: setup
-	DEBUG=true IAM_COOKIE_SECURE=false $(VENV)/python manage.py migrate --noinput
-	DEBUG=true IAM_COOKIE_SECURE=false $(VENV)/python manage.py runserver 127.0.0.1:$(PORT)
+	$(DEV_ENV) $(VENV)/python manage.py migrate --noinput
+	$(DEV_ENV) $(VENV)/python manage.py runserver 127.0.0.1:$(PORT)
+
+## The mail worker, for a dev setup with IAM_TASKS_BACKEND=database (production runs db_worker).
+worker: setup
+	DEBUG=true $(VENV)/python manage.py db_worker
 
 ## The whole test suite (SQLite + local-memory cache unless DATABASE_URL / REDIS_URL are set).
 test: setup

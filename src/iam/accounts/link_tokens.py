@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 
+from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -47,11 +48,24 @@ def _state(user: User, purpose: LinkPurpose) -> str:
     return f"{user.password}|{email}|{user.is_active}"
 
 
-def _fingerprint(user: User, purpose: LinkPurpose) -> str:
+def _fingerprint(user: User, purpose: LinkPurpose, secret: str | None = None) -> str:
     digest = salted_hmac(
-        f"{_SALT}.state", f"{purpose}|{user.pk}|{_state(user, purpose)}", algorithm="sha256"
+        f"{_SALT}.state",
+        f"{purpose}|{user.pk}|{_state(user, purpose)}",
+        secret=secret,
+        algorithm="sha256",
     )
     return digest.hexdigest()[:_FINGERPRINT_LENGTH]
+
+
+def _fingerprint_matches(fingerprint: str, user: User, purpose: LinkPurpose) -> bool:
+    """Against the current key and every ``SECRET_KEY_FALLBACKS`` key (links survive a rotation
+    of ``SECRET_KEY`` for as long as the old key is listed as a fallback)."""
+    secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return any(
+        constant_time_compare(fingerprint, _fingerprint(user, purpose, secret))
+        for secret in secrets
+    )
 
 
 def _max_age(purpose: LinkPurpose) -> timedelta:
@@ -95,6 +109,6 @@ def link_token_check(*, token: str, purposes: tuple[LinkPurpose, ...]) -> tuple[
         signing.loads(token, salt=_SALT, max_age=_max_age(purpose))
     except signing.SignatureExpired as exc:
         raise AccountTokenExpired() from exc
-    if not constant_time_compare(fingerprint, _fingerprint(user, purpose)):
+    if not _fingerprint_matches(fingerprint, user, purpose):
         raise AccountTokenUsed()
     return user, purpose
