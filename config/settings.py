@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "iam.tokens",
     "iam.sessions",
     "iam.authn",
+    "iam.tenancy",
     "django_tasks_db",
 ]
 
@@ -80,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "iam.tenancy.middleware.TenantMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -319,6 +321,12 @@ IAM_TOKEN_CACHE_SIZE = env.int("IAM_TOKEN_CACHE_SIZE", default=10_000)
 # Keep "is this session live, who is its user" in the shared cache (auto: only when REDIS_URL).
 IAM_AUTH_STATE_CACHE = env.str("IAM_AUTH_STATE_CACHE", default="auto")
 IAM_TRUSTED_PROXY_COUNT = env.int("IAM_TRUSTED_PROXY_COUNT", default=0)
+# Tenants: <slug>.IAM_TENANT_BASE_DOMAIN (e.g. acme.login.example.com) selects a tenant at sign-in.
+IAM_TENANT_BASE_DOMAIN = env.str("IAM_TENANT_BASE_DOMAIN", default="")
+IAM_INVITATION_TTL = env.int("IAM_INVITATION_TTL", default=7 * 24 * 3600)
+IAM_FRONTEND_INVITATION_PATH = env.str(
+    "IAM_FRONTEND_INVITATION_PATH", default="/invitations/accept?token={token}"
+)
 IAM_DEV_MODE = DEBUG  # auto-creates the first signing key; never on in production
 
 # --- logging --------------------------------------------------------------------------------

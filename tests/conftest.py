@@ -76,9 +76,12 @@ def login(keys: Any) -> Callable[..., Any]:
         transport: str = "body",
         email: str = "alice@example.com",
         password: str = PASSWORD,
+        tenant: str | None = None,
         **extra: Any,
     ) -> Any:
         body = {"email": email, "password": password, "transport": transport}
+        if tenant is not None:
+            body["tenant"] = tenant
         return client.post("/api/auth/login/", body, format="json", **extra)
 
     return _login

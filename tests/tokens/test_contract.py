@@ -52,3 +52,17 @@ def test_header_matches_the_contract(tokens):
         assert set(header) == {"alg", "kid", "typ"}
         assert header["alg"] == "RS256"
         assert len(header["kid"]) == 43
+
+
+def test_tenant_scoped_access_token_adds_exactly_the_tenant_claims(api, user, login):
+    from iam.tenancy.models import Membership, Role, Tenant
+
+    acme = Tenant.objects.create(name="Acme", slug="acme")
+    Membership.objects.create(tenant=acme, user=user, role=Role.objects.get(name="admin"))
+    access = login(api, tenant="acme").json()["access"]
+    table = claim_table("Access token claims") | claim_table("Tenant claims")
+    claims = check(access, table)
+    assert claims["tid"] == str(acme.pk)
+    assert claims["tenant"] == "acme"
+    assert claims["roles"] == ["admin"]
+    assert claims["perms"] == sorted(Role.objects.get(name="admin").permissions)

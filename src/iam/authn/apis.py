@@ -34,6 +34,7 @@ from iam.sessions.services import (
     session_logout,
     session_rotate,
 )
+from iam.tenancy.middleware import requested_tenant
 from iam.tokens.tokens import RefreshToken
 from iam.tokens.verification import access_token_validate
 
@@ -95,6 +96,12 @@ class LoginApi(PublicAuthAPIView):
 
     class LoginInput(CredentialsInput):
         transport = serializers.ChoiceField(choices=Transport.choices, default=Transport.COOKIE)
+        tenant = serializers.SlugField(
+            required=False,
+            max_length=63,
+            help_text="The tenant to act in (slug); else X-Tenant / the host, else the "
+            "user's only tenant.",
+        )
 
     class LoginOutput(TokenResponse):
         user = UserSerializer()
@@ -105,7 +112,7 @@ class LoginApi(PublicAuthAPIView):
             200: LoginOutput,
             400: ERROR,
             401: OpenApiResponse(ERROR, description="invalid_credentials"),
-            403: OpenApiResponse(ERROR, description="email_not_verified"),
+            403: OpenApiResponse(ERROR, description="email_not_verified, not_a_member"),
             429: OpenApiResponse(ERROR, description="throttled"),
         },
         summary="Sign in with a password; tokens travel as `transport` says",
@@ -119,6 +126,8 @@ class LoginApi(PublicAuthAPIView):
             password=data.validated_data["password"],
             transport=transport,
             client=client_info(request),
+            tenant_slug=data.validated_data.get("tenant"),
+            tenant_requested=requested_tenant(request._request),
         )
         if transport != Transport.BODY:
             rotate_token(request)  # a fresh CSRF token for the new browser session

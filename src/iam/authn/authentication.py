@@ -9,8 +9,10 @@ from rest_framework.request import Request
 from iam.accounts.models import User
 from iam.authn.csrf import enforce_csrf
 from iam.core.conf import iam_settings
-from iam.core.exceptions import IAMError
+from iam.core.exceptions import IAMError, TenantMismatch
 from iam.sessions.auth_state import session_user_for_access
+from iam.tenancy.context import TenantRef
+from iam.tenancy.middleware import TENANT_HEADER
 from iam.tokens.tokens import AccessToken
 from iam.tokens.verification import access_token_validate
 
@@ -54,6 +56,11 @@ class IAMAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from exc
         if from_cookie:
             enforce_csrf(request._request)
+        tenant = TenantRef.from_claims(token)
+        asked = request.META.get(TENANT_HEADER, "").strip().lower()
+        if asked and tenant is not None and asked != tenant.slug:
+            raise exceptions.PermissionDenied(TenantMismatch.default_detail, TenantMismatch.code)
+        request._request.tenant = tenant  # the token is the authority (iam.tenancy.context)
         return user, token
 
     def authenticate_header(self, request: Request) -> str:

@@ -10,9 +10,12 @@ from iam.accounts.models import User
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
-from iam.core.exceptions import EmailNotVerified, InvalidCredentials
+from iam.core.exceptions import EmailNotVerified, InvalidCredentials, NotTenantMember
 from iam.sessions.models import Transport
 from iam.sessions.services import ClientInfo, IssuedTokens, session_issue, session_open
+from iam.tenancy.context import TenantRef
+from iam.tenancy.models import Membership
+from iam.tenancy.selectors import membership_default, membership_get, membership_get_by_slug
 
 
 def _fail(*, reason: str, client: ClientInfo, user: User | None = None) -> None:
@@ -25,8 +28,30 @@ def _fail(*, reason: str, client: ClientInfo, user: User | None = None) -> None:
     )
 
 
+def _tenant_for_login(
+    *, user: User, tenant_slug: str | None, tenant_requested: TenantRef | None
+) -> Membership | None:
+    """The membership the new session is scoped to: the tenant asked for in the body, else the
+    one the request names (``X-Tenant`` or host), else the user's only tenant if exactly one."""
+    if tenant_slug is not None:
+        membership = membership_get_by_slug(user_id=user.pk, slug=tenant_slug)
+    elif tenant_requested:
+        membership = membership_get(user_id=user.pk, tenant_id=tenant_requested.id)
+    else:
+        return membership_default(user_id=user.pk)
+    if membership is None:  # unknown and not-a-member tenants look the same
+        raise NotTenantMember()
+    return membership
+
+
 def login_with_password(
-    *, user: User | None, password: str, transport: Transport, client: ClientInfo
+    *,
+    user: User | None,
+    password: str,
+    transport: Transport,
+    client: ClientInfo,
+    tenant_slug: str | None = None,
+    tenant_requested: TenantRef | None = None,
 ) -> IssuedTokens:
     """Check the password and open a session.
 
@@ -47,9 +72,22 @@ def login_with_password(
     if iam_settings.require_email_verification and not user.email_verified:
         _fail(reason="email_not_verified", client=client, user=user)
         raise EmailNotVerified()
+    try:
+        membership = _tenant_for_login(
+            user=user, tenant_slug=tenant_slug, tenant_requested=tenant_requested
+        )
+    except NotTenantMember:
+        _fail(reason="not_a_member", client=client, user=user)
+        raise
 
     with transaction.atomic():
-        session = session_open(user=user, transport=transport, amr=["pwd"], client=client)
+        session = session_open(
+            user=user,
+            transport=transport,
+            amr=["pwd"],
+            client=client,
+            tenant_id=membership.tenant_id if membership else None,
+        )
         user.last_login = timezone.now()
         User.objects.filter(pk=user.pk).update(last_login=user.last_login)
         audit_record(
@@ -58,6 +96,10 @@ def login_with_password(
             session_id=session.pk,
             ip=client.ip,
             agent=client.user_agent,
-            data={"transport": transport, "amr": ["pwd"]},
+            data={
+                "transport": transport,
+                "amr": ["pwd"],
+                "tenant": membership.tenant.slug if membership else None,
+            },
         )
-    return session_issue(session=session, user=user)
+    return session_issue(session=session, user=user, membership=membership)

@@ -53,6 +53,9 @@ class IAMSettings:
     password_max_length: int
     mail_max_attempts: int
     mail_retry_delay: timedelta
+    tenant_base_domain: str
+    invitation_ttl: timedelta
+    frontend_invitation_path: str
 
 
 def _seconds(name: str) -> timedelta:
@@ -96,6 +99,9 @@ def get_iam_settings() -> IAMSettings:
         password_max_length=settings.IAM_PASSWORD_MAX_LENGTH,
         mail_max_attempts=settings.IAM_MAIL_MAX_ATTEMPTS,
         mail_retry_delay=_seconds("IAM_MAIL_RETRY_DELAY"),
+        tenant_base_domain=settings.IAM_TENANT_BASE_DOMAIN.strip(".").lower(),
+        invitation_ttl=_seconds("IAM_INVITATION_TTL"),
+        frontend_invitation_path=settings.IAM_FRONTEND_INVITATION_PATH,
     )
 
 

@@ -126,6 +126,49 @@ class CsrfFailed(PermissionDenied):
     default_detail = "CSRF verification failed."
 
 
+class NotTenantMember(PermissionDenied):
+    code = "not_a_member"
+    default_detail = "You are not a member of this tenant."
+
+
+class TenantMismatch(PermissionDenied):
+    code = "tenant_mismatch"
+    default_detail = "The X-Tenant header names another tenant than the access token."
+
+
+class RoleAboveOwn(PermissionDenied):
+    code = "role_above_own"
+    default_detail = "You cannot give a role above your own or change a member ranked above you."
+
+
+class LastOwner(IAMError):
+    status_code = 409
+    code = "last_owner"
+    default_detail = "A tenant keeps at least one owner: appoint another owner first."
+
+
+class UnknownRole(IAMError):
+    code = "unknown_role"
+    default_detail = "There is no such role."
+
+
+class AlreadyMember(IAMError):
+    status_code = 409
+    code = "already_member"
+    default_detail = "This user is already a member of the tenant."
+
+
+class InvitationEmailMismatch(PermissionDenied):
+    code = "invitation_email_mismatch"
+    default_detail = "This invitation was sent to another e-mail address; sign in with that one."
+
+
+class NotFound(IAMError):
+    status_code = 404
+    code = "not_found"
+    default_detail = "Not found."
+
+
 class ServiceUnavailable(IAMError):
     status_code = 503
     code = "service_unavailable"

@@ -19,6 +19,10 @@ class DeviceSession(models.Model):
     )
     transport = models.CharField(max_length=8, choices=Transport.choices)
     amr = models.JSONField(default=list)
+    # The active tenant: its claims are in every token of the session (None: no tenant claims).
+    tenant = models.ForeignKey(
+        "iam_tenancy.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True, default="")
     created_at = models.DateTimeField()
@@ -51,3 +55,4 @@ class RevokeReason(models.TextChoices):
     PASSWORD_CHANGED = "password_changed"  # noqa: S105
     PASSWORD_RESET = "password_reset"  # noqa: S105
     ACCOUNT_DELETED = "account_deleted"
+    MEMBERSHIP_REMOVED = "membership_removed"

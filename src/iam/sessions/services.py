@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -29,6 +30,8 @@ from iam.core.exceptions import (
 )
 from iam.sessions.auth_state import session_state_revoked
 from iam.sessions.models import DeviceSession, RevokeReason, Transport
+from iam.tenancy.models import Membership
+from iam.tenancy.selectors import membership_get, tenant_claims
 from iam.tokens.tokens import AccessToken, RefreshToken
 
 
@@ -61,7 +64,26 @@ def _audit(event: AuditEventType, session: DeviceSession, client: ClientInfo) ->
     )
 
 
-def _issue(*, session: DeviceSession, user: User, refresh_jti: str | None) -> IssuedTokens:
+def _tenant_claims(session: DeviceSession, membership: Membership | None) -> dict[str, Any]:
+    """The tenant claims of the session's active tenant, read fresh (a role change shows at the
+    next refresh). A membership that is gone ends the session: its tokens were for that tenant."""
+    if session.tenant_id is None:
+        return {}
+    if membership is None or membership.tenant_id != session.tenant_id:
+        membership = membership_get(user_id=session.user_id, tenant_id=session.tenant_id)
+    if membership is None:
+        session_revoke(session=session, reason=RevokeReason.MEMBERSHIP_REMOVED)
+        raise SessionRevoked("You are no longer a member of this session's tenant.")
+    return tenant_claims(membership)
+
+
+def _issue(
+    *,
+    session: DeviceSession,
+    user: User,
+    refresh_jti: str | None,
+    membership: Membership | None = None,
+) -> IssuedTokens:
     access = AccessToken()
     access["sub"] = str(user.pk)
     access["sid"] = str(session.pk)
@@ -69,6 +91,9 @@ def _issue(*, session: DeviceSession, user: User, refresh_jti: str | None) -> Is
     access["email_verified"] = user.email_verified
     access["amr"] = list(session.amr)
     access["auth_time"] = _epoch(session.created_at)
+    access["is_staff"] = user.is_staff
+    for claim, value in _tenant_claims(session, membership).items():
+        access[claim] = value
     refresh_raw = None
     if refresh_jti is not None:
         refresh = RefreshToken()
@@ -87,13 +112,19 @@ def _issue(*, session: DeviceSession, user: User, refresh_jti: str | None) -> Is
 
 
 def session_open(
-    *, user: User, transport: Transport, amr: list[str], client: ClientInfo
+    *,
+    user: User,
+    transport: Transport,
+    amr: list[str],
+    client: ClientInfo,
+    tenant_id: uuid.UUID | None = None,
 ) -> DeviceSession:
     """Open a session for a user who passed every factor (tokens come from ``session_issue``)."""
     now = timezone.now()
     expires_at = now + iam_settings.session_absolute_lifetime
     return DeviceSession.objects.create(
         user=user,
+        tenant_id=tenant_id,
         transport=transport,
         amr=amr,
         ip=client.ip,
@@ -106,9 +137,13 @@ def session_open(
     )
 
 
-def session_issue(*, session: DeviceSession, user: User) -> IssuedTokens:
+def session_issue(
+    *, session: DeviceSession, user: User, membership: Membership | None = None
+) -> IssuedTokens:
     """The first token pair of a freshly opened session."""
-    return _issue(session=session, user=user, refresh_jti=session.refresh_jti)
+    return _issue(
+        session=session, user=user, refresh_jti=session.refresh_jti, membership=membership
+    )
 
 
 def _ensure_usable(session: DeviceSession, now: datetime) -> None:
@@ -122,8 +157,8 @@ def _ensure_usable(session: DeviceSession, now: datetime) -> None:
 
 
 _SESSION_COLUMNS = [
-    "id", "user_id", "transport", "amr", "created_at", "expires_at", "refresh_expires_at",
-    "refresh_jti", "previous_refresh_jti", "rotated_at", "revoked_at",
+    "id", "user_id", "tenant_id", "transport", "amr", "created_at", "expires_at",
+    "refresh_expires_at", "refresh_jti", "previous_refresh_jti", "rotated_at", "revoked_at",
 ]  # fmt: skip
 _USER_COLUMNS = [f.attname for f in User._meta.concrete_fields if f.attname != "password"]
 
@@ -302,15 +337,19 @@ def sessions_revoke_for_user(
     reason: RevokeReason,
     client: ClientInfo | None = None,
     keep_session_id: uuid.UUID | str | None = None,
+    tenant_id: uuid.UUID | str | None = None,
 ) -> int:
-    """Revoke every live session of a user (all but ``keep_session_id`` if given), one audit event
-    per revoked session. Their refresh and access tokens stop working at once. Returns how many."""
+    """Revoke every live session of a user (all but ``keep_session_id``; only those scoped to
+    ``tenant_id`` if given), one audit event per revoked session. Their refresh and access tokens
+    stop working at once. Returns how many."""
     client = client or ClientInfo(ip=None, user_agent="")
     now = timezone.now()
     with transaction.atomic():
         live = DeviceSession.objects.filter(user_id=user_id, revoked_at__isnull=True)
         if keep_session_id is not None:
             live = live.exclude(pk=keep_session_id)
+        if tenant_id is not None:
+            live = live.filter(tenant_id=tenant_id)
         ids = list(live.select_for_update().values_list("pk", flat=True))
         if not ids:
             return 0

@@ -1,0 +1,37 @@
+"""Resolve the tenant a request names (header or host), lazily; see ``iam.tenancy.context``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject
+
+from iam.core.conf import iam_settings
+from iam.tenancy.context import TenantRef
+from iam.tenancy.selectors import tenant_get_by_host, tenant_get_by_slug
+
+TENANT_HEADER = "HTTP_X_TENANT"
+
+
+def requested_tenant(request: HttpRequest) -> TenantRef | None:
+    """The tenant named by ``X-Tenant`` (wins) or by the host, if it exists and is active."""
+    slug = request.META.get(TENANT_HEADER, "").strip()
+    if slug:
+        tenant = tenant_get_by_slug(slug=slug)
+    else:
+        tenant = tenant_get_by_host(
+            host=request.get_host(), base_domain=iam_settings.tenant_base_domain
+        )
+    return TenantRef(id=tenant.id, slug=tenant.slug) if tenant else None
+
+
+class TenantMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        lazy = SimpleLazyObject(lambda: requested_tenant(request))
+        request.tenant_requested = lazy
+        request.tenant = lazy
+        return self.get_response(request)

@@ -1,0 +1,101 @@
+"""Reads: memberships, and the tenant claims a token carries."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+
+from iam.tenancy.models import Membership, Role, Tenant
+
+
+def membership_get(*, user_id: Any, tenant_id: Any) -> Membership | None:
+    """The user's membership of an active tenant, with its role and tenant (one query)."""
+    return (
+        Membership.objects.select_related("role", "tenant")
+        .filter(user_id=user_id, tenant_id=tenant_id, tenant__is_active=True)
+        .first()
+    )
+
+
+def membership_get_by_slug(*, user_id: Any, slug: str) -> Membership | None:
+    """The user's membership of the active tenant ``slug`` (case-insensitive)."""
+    if not isinstance(slug, str) or not slug.strip():
+        return None
+    return (
+        Membership.objects.select_related("role", "tenant")
+        .filter(user_id=user_id, tenant__slug=slug.strip().lower(), tenant__is_active=True)
+        .first()
+    )
+
+
+def membership_default(*, user_id: Any) -> Membership | None:
+    """The tenant a sign-in gets when none is asked for: the user's only one, if exactly one."""
+    found = list(
+        Membership.objects.select_related("role", "tenant").filter(
+            user_id=user_id, tenant__is_active=True
+        )[:2]
+    )
+    return found[0] if len(found) == 1 else None
+
+
+def memberships_of_user(*, user_id: Any) -> QuerySet[Membership]:
+    return (
+        Membership.objects.select_related("role", "tenant")
+        .filter(user_id=user_id, tenant__is_active=True)
+        .order_by("tenant__name")
+    )
+
+
+def members_of_tenant(*, tenant: Any) -> QuerySet[Membership]:
+    return (
+        Membership.objects.for_tenant(tenant)
+        .select_related("role", "user")
+        .order_by("-role__rank", "user__email")
+    )
+
+
+def tenant_get_by_host(*, host: str, base_domain: str) -> Tenant | None:
+    """The active tenant a request's host names: its own domain, or ``<slug>.<base_domain>``."""
+    host = host.lower().rsplit(":", 1)[0] if host.count(":") == 1 else host.lower()
+    if not host:
+        return None
+    by_domain = Tenant.objects.filter(domain=host, is_active=True).first()
+    if by_domain is not None or not base_domain:
+        return by_domain
+    suffix = "." + base_domain.lower().lstrip(".")
+    if not host.endswith(suffix):
+        return None
+    slug = host[: -len(suffix)]
+    if not slug or "." in slug:
+        return None
+    return Tenant.objects.filter(slug=slug, is_active=True).first()
+
+
+def tenant_get_by_slug(*, slug: str) -> Tenant | None:
+    if not isinstance(slug, str) or not slug.strip():
+        return None
+    return Tenant.objects.filter(slug=slug.strip().lower(), is_active=True).first()
+
+
+def role_get(*, name: str) -> Role | None:
+    return Role.objects.filter(name=name).first() if isinstance(name, str) else None
+
+
+def tenant_claims(membership: Membership) -> dict[str, Any]:
+    """The claims of an access token scoped to the membership's tenant."""
+    return {
+        "tid": str(membership.tenant_id),
+        "tenant": membership.tenant.slug,
+        "roles": [membership.role.name],
+        "perms": sorted(set(membership.role.permissions)),
+    }
+
+
+def is_uuid(value: object) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
