@@ -156,10 +156,14 @@ def _ensure_usable(session: DeviceSession, now: datetime) -> None:
         raise TokenInvalid()
 
 
-_SESSION_COLUMNS = [
+_SESSION_WANTED = {
     "id", "user_id", "tenant_id", "transport", "amr", "created_at", "expires_at",
     "refresh_expires_at", "refresh_jti", "previous_refresh_jti", "rotated_at", "revoked_at",
-]  # fmt: skip
+}  # fmt: skip
+# In model field order: Model.from_db() takes values in that order whatever the names' order.
+_SESSION_COLUMNS = [
+    f.attname for f in DeviceSession._meta.concrete_fields if f.attname in _SESSION_WANTED
+]
 _USER_COLUMNS = [f.attname for f in User._meta.concrete_fields if f.attname != "password"]
 
 

@@ -5,16 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('iam_sessions', '0001_initial'),
-        ('iam_tenancy', '0001_initial'),
+        ("iam_sessions", "0001_initial"),
+        ("iam_tenancy", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='devicesession',
-            name='tenant',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='iam_tenancy.tenant'),
+            model_name="devicesession",
+            name="tenant",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="iam_tenancy.tenant",
+            ),
         ),
     ]
