@@ -24,3 +24,12 @@ class AuditEventType(StrEnum):
     PROFILE_UPDATED = "user:profile:updated"
     ACCOUNT_DELETED = "user:account:deleted"
     MAIL_FAILED = "system:mail:failed"
+    # tenants
+    TENANT_CREATED = "tenant:tenant:created"
+    TENANT_SWITCHED = "session:tenant:switched"
+    MEMBER_ROLE_CHANGED = "tenant:member:role_changed"
+    MEMBER_REMOVED = "tenant:member:removed"
+    MEMBER_LEFT = "tenant:member:left"
+    INVITATION_CREATED = "tenant:invitation:created"
+    INVITATION_REVOKED = "tenant:invitation:revoked"
+    INVITATION_ACCEPTED = "tenant:invitation:accepted"

@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from iam.accounts.apis import MeApi
 from iam.authn import apis
+from iam.tenancy.urls import auth_urlpatterns as tenancy_auth_urlpatterns
 
 urlpatterns = [
     path("csrf/", apis.CsrfApi.as_view(), name="auth-csrf"),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("me/", MeApi.as_view(), name="auth-me"),
     path("", include("iam.sessions.urls")),
     path("", include("iam.accounts.urls")),
+    path("", include(tenancy_auth_urlpatterns)),
 ]
 
 compat_urlpatterns = [

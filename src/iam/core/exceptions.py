@@ -136,6 +136,11 @@ class TenantMismatch(PermissionDenied):
     default_detail = "The X-Tenant header names another tenant than the access token."
 
 
+class MissingPermission(PermissionDenied):
+    code = "missing_permission"
+    default_detail = "Your role in this tenant does not allow this."
+
+
 class RoleAboveOwn(PermissionDenied):
     code = "role_above_own"
     default_detail = "You cannot give a role above your own or change a member ranked above you."

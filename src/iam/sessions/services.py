@@ -146,6 +146,17 @@ def session_issue(
     )
 
 
+def session_tokens_issue(
+    *,
+    session: DeviceSession,
+    user: User,
+    refresh_jti: str,
+    membership: Membership | None = None,
+) -> IssuedTokens:
+    """Tokens for a session whose refresh ``jti`` the caller just set (e.g. a tenant switch)."""
+    return _issue(session=session, user=user, refresh_jti=refresh_jti, membership=membership)
+
+
 def _ensure_usable(session: DeviceSession, now: datetime) -> None:
     if session.revoked_at is not None:
         raise SessionRevoked()

@@ -9,9 +9,17 @@ permission.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import (
+    AND,
+    NOT,
+    OR,
+    BasePermission,
+    OperandHolder,
+    SingleOperandHolder,
+)
 from rest_framework.request import Request
 
 
@@ -35,7 +43,27 @@ class IsTenantMember(BasePermission):
     code = "not_a_member"
 
     def __call__(self) -> IsTenantMember:
-        return self
+        return copy.copy(self)  # one instance per request: ``code`` may be set while checking
+
+    def _no_tenant(self) -> bool:
+        self.code, self.message = IsTenantMember.code, IsTenantMember.message
+        return False
+
+    # DRF composes permission *classes* (its metaclass); these are instances, so compose here too.
+    def __and__(self, other: Any) -> OperandHolder:
+        return OperandHolder(AND, self, other)
+
+    def __or__(self, other: Any) -> OperandHolder:
+        return OperandHolder(OR, self, other)
+
+    def __rand__(self, other: Any) -> OperandHolder:
+        return OperandHolder(AND, other, self)
+
+    def __ror__(self, other: Any) -> OperandHolder:
+        return OperandHolder(OR, other, self)
+
+    def __invert__(self) -> SingleOperandHolder:
+        return SingleOperandHolder(NOT, self)
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return _tenant_claims(request) is not None
@@ -54,7 +82,9 @@ class HasRole(IsTenantMember):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         token = _tenant_claims(request)
-        return token is not None and not self.roles.isdisjoint(token.get("roles") or ())
+        if token is None:
+            return self._no_tenant()
+        return not self.roles.isdisjoint(token.get("roles") or ())
 
 
 class HasPermission(IsTenantMember):
@@ -70,4 +100,6 @@ class HasPermission(IsTenantMember):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         token = _tenant_claims(request)
-        return token is not None and self.permissions.issubset(token.get("perms") or ())
+        if token is None:
+            return self._no_tenant()
+        return self.permissions.issubset(token.get("perms") or ())

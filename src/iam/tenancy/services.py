@@ -1,0 +1,315 @@
+"""Tenant writes: create, member role changes and removal, invitations, switching a session's
+tenant. Every decision re-reads the acting user's membership from the database (the token's
+claims may be up to one access-token lifetime old), and every change is audited with the actor.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from iam.accounts.models import User
+from iam.audit.events import AuditEventType
+from iam.audit.services import audit_record
+from iam.core.conf import iam_settings
+from iam.core.exceptions import (
+    AccountTokenExpired,
+    AccountTokenInvalid,
+    AccountTokenUsed,
+    AlreadyMember,
+    InvitationEmailMismatch,
+    LastOwner,
+    MissingPermission,
+    NotFound,
+    NotTenantMember,
+    RoleAboveOwn,
+    SessionRevoked,
+    UnknownRole,
+)
+from iam.sessions.models import DeviceSession, RevokeReason
+from iam.sessions.services import (
+    ClientInfo,
+    IssuedTokens,
+    session_tokens_issue,
+    sessions_revoke_for_user,
+)
+from iam.tenancy.models import Invitation, Membership, Role, Tenant
+from iam.tenancy.roles import DEFAULT_INVITE_ROLE, OWNER
+from iam.tenancy.selectors import membership_get, membership_get_by_slug, role_get
+
+_INVITATION_SALT = "iam.tenancy.invitation"
+
+
+def _audit(
+    event: AuditEventType,
+    *,
+    actor: User | None,
+    tenant_id: Any,
+    client: ClientInfo | None,
+    **data: Any,
+) -> None:
+    audit_record(
+        event=event,
+        user_id=actor.pk if actor else None,
+        ip=client.ip if client else None,
+        agent=client.user_agent if client else "",
+        data={"tenant": str(tenant_id), **data},
+    )
+
+
+def _actor_membership(*, actor: User, tenant_id: Any, needs: str | None = None) -> Membership:
+    """The actor's current membership (from the database, not the token), holding ``needs``."""
+    membership = membership_get(user_id=actor.pk, tenant_id=tenant_id)
+    if membership is None:
+        raise NotTenantMember()
+    if needs is not None and needs not in membership.role.permissions:
+        raise MissingPermission()
+    return membership
+
+
+def _role(name: str) -> Role:
+    role = role_get(name=name)
+    if role is None:
+        raise UnknownRole()
+    return role
+
+
+def _owners_left(tenant_id: Any) -> int:
+    return Membership.objects.filter(tenant_id=tenant_id, role__name=OWNER).count()
+
+
+def tenant_create(*, name: str, slug: str, owner: User, domain: str | None = None) -> Tenant:
+    """A new tenant with ``owner`` as its first owner (operators: admin or ``create_tenant``)."""
+    with transaction.atomic():
+        tenant = Tenant(name=name, slug=slug, domain=domain)
+        tenant.full_clean()
+        tenant.save()
+        Membership.objects.create(tenant=tenant, user=owner, role=_role(OWNER))
+        _audit(
+            AuditEventType.TENANT_CREATED,
+            actor=None,
+            tenant_id=tenant.pk,
+            client=None,
+            owner=str(owner.pk),
+        )
+    return tenant
+
+
+def member_role_change(
+    *, actor: User, tenant_id: Any, user_id: Any, role_name: str, client: ClientInfo
+) -> Membership:
+    """Give a member another role. Nobody gives a role above their own or changes a member ranked
+    above them; the last owner cannot be demoted."""
+    role = _role(role_name)
+    with transaction.atomic():
+        mine = _actor_membership(actor=actor, tenant_id=tenant_id, needs="members.manage")
+        target = (
+            Membership.objects.for_tenant(tenant_id)
+            .select_related("role")
+            .select_for_update()
+            .filter(user_id=user_id)
+            .first()
+        )
+        if target is None:
+            raise NotFound("No such member.")
+        if role.rank > mine.role.rank or target.role.rank > mine.role.rank:
+            raise RoleAboveOwn()
+        if target.role.name == OWNER and role.name != OWNER and _owners_left(tenant_id) <= 1:
+            raise LastOwner()
+        previous = target.role.name
+        target.role = role
+        target.save(update_fields=["role"])
+        _audit(
+            AuditEventType.MEMBER_ROLE_CHANGED,
+            actor=actor,
+            tenant_id=tenant_id,
+            client=client,
+            member=str(user_id),
+            role=role.name,
+            previous=previous,
+        )
+    return target
+
+
+def member_remove(*, actor: User, tenant_id: Any, user_id: Any, client: ClientInfo) -> None:
+    """Remove a member (or leave, when ``user_id`` is the actor). Their sessions scoped to this
+    tenant are revoked at once: refresh fails and the IAM refuses their access tokens."""
+    leaving = str(user_id) == str(actor.pk)
+    with transaction.atomic():
+        mine = _actor_membership(
+            actor=actor, tenant_id=tenant_id, needs=None if leaving else "members.manage"
+        )
+        target = (
+            Membership.objects.for_tenant(tenant_id)
+            .select_related("role")
+            .select_for_update()
+            .filter(user_id=user_id)
+            .first()
+        )
+        if target is None:
+            raise NotFound("No such member.")
+        if not leaving and target.role.rank > mine.role.rank:
+            raise RoleAboveOwn()
+        if target.role.name == OWNER and _owners_left(tenant_id) <= 1:
+            raise LastOwner()
+        target.delete()
+        event = AuditEventType.MEMBER_LEFT if leaving else AuditEventType.MEMBER_REMOVED
+        _audit(event, actor=actor, tenant_id=tenant_id, client=client, member=str(user_id))
+    sessions_revoke_for_user(
+        user_id=user_id, reason=RevokeReason.MEMBERSHIP_REMOVED, client=client, tenant_id=tenant_id
+    )
+
+
+def invitation_create(
+    *, actor: User, tenant_id: Any, email: str, role_name: str | None, client: ClientInfo
+) -> Invitation:
+    """Invite an address with a role (at most the actor's own); a mail carries the link."""
+    from iam.tenancy.mail import invitation_mail_enqueue
+
+    role = _role(role_name or DEFAULT_INVITE_ROLE)
+    email = User.objects.normalize_email(email.strip())
+    with transaction.atomic():
+        mine = _actor_membership(actor=actor, tenant_id=tenant_id, needs="members.invite")
+        if role.rank > mine.role.rank:
+            raise RoleAboveOwn()
+        if Membership.objects.for_tenant(tenant_id).filter(user__email__iexact=email).exists():
+            raise AlreadyMember()
+        # a new invitation to the same address replaces the open one
+        Invitation.objects.for_tenant(tenant_id).filter(
+            email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        invitation = Invitation.objects.create(
+            tenant_id=tenant_id,
+            email=email,
+            role=role,
+            invited_by=actor,
+            expires_at=timezone.now() + iam_settings.invitation_ttl,
+        )
+        _audit(
+            AuditEventType.INVITATION_CREATED,
+            actor=actor,
+            tenant_id=tenant_id,
+            client=client,
+            invitation=str(invitation.pk),
+            role=role.name,
+        )
+        invitation_mail_enqueue(invitation=invitation)
+    return invitation
+
+
+def invitation_revoke(
+    *, actor: User, tenant_id: Any, invitation_id: Any, client: ClientInfo
+) -> None:
+    with transaction.atomic():
+        _actor_membership(actor=actor, tenant_id=tenant_id, needs="members.invite")
+        changed = (
+            Invitation.objects.for_tenant(tenant_id)
+            .filter(pk=invitation_id, accepted_at__isnull=True, revoked_at__isnull=True)
+            .update(revoked_at=timezone.now())
+        )
+        if not changed:
+            raise NotFound("No such open invitation.")
+        _audit(
+            AuditEventType.INVITATION_REVOKED,
+            actor=actor,
+            tenant_id=tenant_id,
+            client=client,
+            invitation=str(invitation_id),
+        )
+
+
+def invitation_token_make(invitation: Invitation) -> str:
+    return signing.dumps(invitation.pk.hex, salt=_INVITATION_SALT, compress=False)
+
+
+def invitation_accept(*, user: User, token: str, client: ClientInfo) -> Membership:
+    """Join the tenant of an invitation. The signed-in user's (verified) address must be the
+    invited one; the link works once, until it expires or is revoked."""
+    max_age = iam_settings.invitation_ttl
+    try:
+        pk = signing.loads(token, salt=_INVITATION_SALT, max_age=max_age)
+        invitation = Invitation.objects.select_related("role", "tenant").get(pk=uuid.UUID(pk))
+    except signing.SignatureExpired as exc:
+        raise AccountTokenExpired() from exc
+    except (signing.BadSignature, ValueError, TypeError, AttributeError) as exc:
+        raise AccountTokenInvalid() from exc
+    except Invitation.DoesNotExist as exc:
+        raise AccountTokenInvalid() from exc
+    if invitation.accepted_at or invitation.revoked_at or not invitation.tenant.is_active:
+        raise AccountTokenUsed()
+    if invitation.expires_at <= timezone.now():
+        raise AccountTokenExpired()
+    if user.email.casefold() != invitation.email.casefold() or not user.email_verified:
+        raise InvitationEmailMismatch()
+    try:
+        with transaction.atomic():
+            won = Invitation.objects.filter(
+                pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
+            ).update(accepted_at=timezone.now(), accepted_by=user)
+            if not won:
+                raise AccountTokenUsed()
+            membership = Membership.objects.create(
+                tenant=invitation.tenant, user=user, role=invitation.role
+            )
+            _audit(
+                AuditEventType.INVITATION_ACCEPTED,
+                actor=user,
+                tenant_id=invitation.tenant_id,
+                client=client,
+                invitation=str(invitation.pk),
+                role=invitation.role.name,
+            )
+    except IntegrityError as exc:
+        raise AlreadyMember() from exc
+    membership.tenant = invitation.tenant
+    return membership
+
+
+def session_switch_tenant(
+    *, user: User, session_id: Any, slug: str, client: ClientInfo
+) -> IssuedTokens:
+    """Scope the session to another tenant of the user and issue its new tokens (a new refresh
+    token too: the previous one stays usable only within the refresh grace window)."""
+    membership = membership_get_by_slug(user_id=user.pk, slug=slug)
+    if membership is None:
+        raise NotTenantMember()
+    now = timezone.now()
+    new_jti = uuid.uuid4().hex
+    with transaction.atomic():
+        session = (
+            DeviceSession.objects.select_for_update()
+            .filter(pk=session_id, user_id=user.pk, revoked_at__isnull=True, expires_at__gt=now)
+            .first()
+        )
+        if session is None:
+            raise SessionRevoked()
+        previous_tenant = session.tenant_id
+        session.tenant_id = membership.tenant_id
+        session.previous_refresh_jti, session.refresh_jti = session.refresh_jti, new_jti
+        session.rotated_at = session.last_used_at = now
+        session.refresh_expires_at = min(now + iam_settings.refresh_lifetime, session.expires_at)
+        session.save(
+            update_fields=[
+                "tenant",
+                "refresh_jti",
+                "previous_refresh_jti",
+                "rotated_at",
+                "last_used_at",
+                "refresh_expires_at",
+            ]
+        )
+        _audit(
+            AuditEventType.TENANT_SWITCHED,
+            actor=user,
+            tenant_id=membership.tenant_id,
+            client=client,
+            session=str(session.pk),
+            previous=str(previous_tenant) if previous_tenant else None,
+        )
+    return session_tokens_issue(
+        session=session, user=user, refresh_jti=new_jti, membership=membership
+    )
