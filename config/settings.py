@@ -178,6 +178,11 @@ TASKS = {"default": {"BACKEND": _TASK_BACKENDS[IAM_TASKS_BACKEND], "QUEUES": ["d
 # A failed send is retried with exponential backoff, then logged as an error and audited.
 IAM_MAIL_MAX_ATTEMPTS = env.int("IAM_MAIL_MAX_ATTEMPTS", default=5)
 IAM_MAIL_RETRY_DELAY = env.int("IAM_MAIL_RETRY_DELAY", default=30)
+# Account mails per recipient address and hour, whoever asks; over it they are dropped silently.
+# "Unsolicited" ones go to an address the requester has not shown to own (notices to the owner of
+# a taken address, links to a requested new address).
+IAM_MAIL_BUDGET_PER_ADDRESS = env.int("IAM_MAIL_BUDGET_PER_ADDRESS", default=10)
+IAM_MAIL_BUDGET_UNSOLICITED = env.int("IAM_MAIL_BUDGET_UNSOLICITED", default=3)
 
 # --- mails and the front end they link to ---------------------------------------------------
 IAM_PRODUCT_NAME = env.str("IAM_PRODUCT_NAME", default="IAM")
@@ -262,8 +267,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "login_ip": env.str("IAM_THROTTLE_LOGIN_IP", default="5/min"),
         "login_account": env.str("IAM_THROTTLE_LOGIN_ACCOUNT", default="5/min"),
-        # mails an anonymous caller can trigger (register, resend, reset), per address
+        # mails an anonymous caller can trigger (register, resend, reset), per address and client
         "account_mail": env.str("IAM_THROTTLE_ACCOUNT_MAIL", default="3/hour"),
+        # registrations per client IP (each costs a password hash and a mail)
+        "register_ip": env.str("IAM_THROTTLE_REGISTER_IP", default="10/hour"),
         # current-password checks of a signed-in user (password change, account deletion)
         "password_check": env.str("IAM_THROTTLE_PASSWORD_CHECK", default="5/min"),
     },

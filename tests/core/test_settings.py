@@ -38,6 +38,7 @@ def _production_env(tmp_path: Path) -> dict[str, str]:
         "IAM_VAR_DIR": str(tmp_path),
         "IAM_ISSUER": "https://iam.example.com",
         "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587",
+        "IAM_FRONTEND_URL": "https://app.example.com",
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -12,9 +13,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
 from iam.accounts import services
-from iam.accounts.serializers import UserSerializer, user_data
+from iam.accounts.serializers import NormalizedEmailField, UserSerializer, user_data
 from iam.authn.apis import ERROR, PASSWORD_MAX, PublicAuthAPIView, client_info
-from iam.authn.throttles import AccountMailThrottle, PasswordCheckThrottle
+from iam.authn.throttles import AccountMailThrottle, PasswordCheckThrottle, RegisterIPThrottle
 from iam.authn.transport import clear_token_cookies
 from iam.core.apis import NoStoreAPIView
 
@@ -44,10 +45,10 @@ def _message(text: str, code: int = status.HTTP_200_OK) -> Response:
 
 
 class RegisterApi(PublicAuthAPIView):
-    throttle_classes = [AccountMailThrottle]
+    throttle_classes = [RegisterIPThrottle, AccountMailThrottle]
 
     class RegisterInput(serializers.Serializer):
-        email = serializers.EmailField(max_length=254)
+        email = NormalizedEmailField()
         password = _password()
         username = _username()
 
@@ -109,7 +110,7 @@ class VerifyEmailApi(PublicAuthAPIView):
 
 
 class EmailInput(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = NormalizedEmailField()
 
 
 class VerifyEmailResendApi(PublicAuthAPIView):
@@ -210,14 +211,28 @@ class PasswordChangeApi(NoStoreAPIView):
         return _message("Your password was changed. Your other sessions were signed out.")
 
 
+class DeleteWithBodySchema(AutoSchema):
+    """drf-spectacular leaves DELETE bodies out; ``DELETE /me`` needs one (the password)."""
+
+    def _get_request_body(self, direction: str = "request") -> dict | None:
+        if self.method != "DELETE":
+            return super()._get_request_body(direction)
+        self.method = "POST"
+        try:
+            return super()._get_request_body(direction)
+        finally:
+            self.method = "DELETE"
+
+
 class MeApi(NoStoreAPIView):
     """The signed-in user (either transport): read, update, delete."""
+
+    schema = DeleteWithBodySchema()
 
     class MePatchInput(serializers.Serializer):
         username = _username()
         name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-        email = serializers.EmailField(
-            max_length=254,
+        email = NormalizedEmailField(
             required=False,
             help_text="A new address takes effect once the link mailed to it is used.",
         )

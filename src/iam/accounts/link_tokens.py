@@ -7,8 +7,8 @@ becomes verified, the password changes), and so do the events that must kill it 
 a new address, a newer pending address, deactivation), so a token works once and only while the
 account is as it was when the mail was sent:
 
-- ``verify_email``: the address and whether it is verified;
-- ``email_change``: the address and the pending new address;
+- ``verify_email``: the address, whether it is verified, and the password hash;
+- ``email_change``: the address, the pending new address, and the password hash;
 - ``password_reset``: the password hash and the address.
 
 Because tokens are made when the mail is built (in the mail task), no token is ever stored in the
@@ -42,9 +42,12 @@ class LinkPurpose(StrEnum):
 def _state(user: User, purpose: LinkPurpose) -> str:
     email = user.email.casefold()
     if purpose is LinkPurpose.VERIFY_EMAIL:
-        return f"{email}|{user.email_verified}|{user.is_active}"
+        # bound to the password too: a link verifies the account only with the password of the
+        # registration that sent it (see ``user_register`` on addresses registered twice)
+        return f"{email}|{user.email_verified}|{user.password}|{user.is_active}"
     if purpose is LinkPurpose.EMAIL_CHANGE:
-        return f"{email}|{user.pending_email.casefold()}|{user.is_active}"
+        # a password change or reset (someone recovering the account) kills a pending change
+        return f"{email}|{user.pending_email.casefold()}|{user.password}|{user.is_active}"
     return f"{user.password}|{email}|{user.is_active}"
 
 
@@ -80,12 +83,17 @@ def link_token_make(*, user: User, purpose: LinkPurpose) -> str:
     return signing.dumps(payload, salt=_SALT, compress=False)
 
 
-def link_token_check(*, token: str, purposes: tuple[LinkPurpose, ...]) -> tuple[User, LinkPurpose]:
+def link_token_check(
+    *, token: str, purposes: tuple[LinkPurpose, ...], lock: bool = False
+) -> tuple[User, LinkPurpose]:
     """The user and purpose of a token, or the reason it is refused:
 
     ``AccountTokenInvalid`` (malformed, forged, another purpose, unknown user),
     ``AccountTokenExpired`` (older than its purpose allows), ``AccountTokenUsed`` (the account
     changed since: already used, superseded, or the password/address changed).
+
+    ``lock=True`` (inside a transaction) locks the user row, so that of two concurrent uses of one
+    token the second sees the first's change and is refused.
     """
     try:
         # The longest lifetime first; the purpose's own is checked below.
@@ -100,7 +108,8 @@ def link_token_check(*, token: str, purposes: tuple[LinkPurpose, ...]) -> tuple[
         purpose = LinkPurpose(purpose_value)
         if not isinstance(user_hex, str) or not isinstance(fingerprint, str):
             raise TypeError(payload)
-        user = User.objects.get(pk=user_hex)
+        users = User.objects.select_for_update() if lock else User.objects
+        user = users.get(pk=user_hex)
     except (TypeError, ValueError, ValidationError, User.DoesNotExist) as exc:
         raise AccountTokenInvalid() from exc
     if purpose not in purposes:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from enum import StrEnum
 from typing import Any
 
+from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
 
 from iam.accounts.link_tokens import LinkPurpose, link_token_make
 from iam.accounts.models import User
+from iam.audit.events import AuditEventType
+from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
+from iam.core.crypto import sha256_hex
 from iam.core.mail import BuiltMail, frontend_link, mail_enqueue, mail_render
+
+log = logging.getLogger("iam.mail")
 
 
 class MailKind(StrEnum):
@@ -29,9 +37,58 @@ _LINKS: dict[MailKind, LinkPurpose] = {
 }
 
 
-def account_mail_enqueue(*, kind: MailKind, user: User, to: str | None = None) -> None:
-    """Queue a mail about ``user`` (to ``to``, or else the address the kind implies)."""
-    mail_enqueue(builder=build_account_mail, ref=str(user.pk), variant=kind.value, to=to)
+# Mails to an address its requester has not shown to own (a notice to the owner of a taken
+# address, a link to a requested new address) have a smaller budget than the rest.
+UNSOLICITED = frozenset(
+    {MailKind.REGISTRATION_ATTEMPT, MailKind.EMAIL_CHANGE_VERIFY, MailKind.EMAIL_CHANGE_ATTEMPT}
+)
+_BUDGET_WINDOW = 3600
+
+
+def _budget_allows(kind: MailKind, address: str) -> bool:
+    """At most N account mails per address and hour, whoever asks (a flood of requests from
+    many clients cannot bury an inbox). Over budget, the mail is dropped silently: the API's
+    answer never depended on it. Fails open if the cache is down (the request throttles stay)."""
+    unsolicited = kind in UNSOLICITED
+    limit = iam_settings.mail_budget_unsolicited if unsolicited else iam_settings.mail_budget
+    key = f"iam:mail-budget:{int(unsolicited)}:{sha256_hex(address.casefold())}"
+    try:
+        cache.add(key, 0, _BUDGET_WINDOW)  # the window starts with the first mail
+        return cache.incr(key) <= limit
+    except Exception:
+        log.warning("mail budget unavailable (cache down); sending anyway")
+        return True
+
+
+def account_mail_enqueue(*, kind: MailKind, user: User | None, to: str | None = None) -> None:
+    """Queue a mail about ``user`` (to ``to``, or else the address the kind implies).
+
+    ``user=None`` (with ``to``) queues a decoy: the same work and writes as a real mail, for an
+    address without an account, which the task then skips. Endpoints that must not reveal
+    whether an address has an account do the same thing either way."""
+    address = _recipient(kind, user, to) if user is not None else to or ""
+    if not _budget_allows(kind, address):
+        log.warning("mail %s dropped: the address is over its hourly budget", kind.value)
+        audit_record(
+            event=AuditEventType.MAIL_SUPPRESSED,
+            user_id=user.pk if user else None,
+            data={"kind": kind.value},
+        )
+        return
+    ref = str(user.pk) if user is not None else str(uuid.uuid4())  # no such account: skipped
+    mail_enqueue(
+        builder=build_account_mail,
+        ref=ref,
+        variant=kind.value,
+        to=to if user is not None else None,
+    )
+
+
+def account_mails_forget(*, user: User) -> int:
+    """Delete the stored mail tasks about ``user`` (queued or done; they may hold addresses)."""
+    from django_tasks_db.models import DBTaskResult
+
+    return DBTaskResult.objects.filter(args_kwargs__kwargs__ref=str(user.pk)).delete()[0]
 
 
 def _recipient(kind: MailKind, user: User, to: str | None) -> str:

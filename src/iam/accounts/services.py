@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from iam.accounts.link_tokens import LinkPurpose, link_token_check
-from iam.accounts.mail import MailKind, account_mail_enqueue
+from iam.accounts.mail import MailKind, account_mail_enqueue, account_mails_forget
 from iam.accounts.models import User
 from iam.accounts.selectors import email_taken, user_get_by_email
 from iam.audit.events import AuditEventType
@@ -94,27 +94,39 @@ def user_register(*, email: str, password: str, username: str | None, client: Cl
             existing = user_get_by_email(email=email)
             if existing is None:
                 raise
-    else:
-        make_password(password)  # the hashing work a new account would have cost
     with transaction.atomic():
         _audit(AuditEventType.REGISTRATION_ATTEMPT_EXISTING, client, existing)
-        if not existing.is_active:
+        if not existing.is_active or existing.email_verified:
+            make_password(password)  # the hashing work a new account would have cost
+            if existing.is_active:
+                account_mail_enqueue(kind=MailKind.REGISTRATION_ATTEMPT, user=existing)
             return
-        if existing.email_verified:
-            account_mail_enqueue(kind=MailKind.REGISTRATION_ATTEMPT, user=existing)
-        else:
-            account_mail_enqueue(kind=MailKind.VERIFY_EMAIL, user=existing)
-            _audit(AuditEventType.EMAIL_VERIFICATION_SENT, client, existing)
+        # Unverified: nobody has proven the address yet, so the latest registration's password
+        # replaces the earlier one, and only the link sent for it verifies the account (links
+        # are bound to the password). Someone who registered an address they do not own cannot
+        # keep a password on it once its owner registers and verifies.
+        existing.set_password(password)
+        existing.save(update_fields=["password", "updated_at"])
+        account_mail_enqueue(kind=MailKind.VERIFY_EMAIL, user=existing)
+        _audit(AuditEventType.EMAIL_VERIFICATION_SENT, client, existing)
 
 
 def email_verification_resend(*, email: str, client: ClientInfo) -> None:
-    """Mail a new verification link if ``email`` is an active, unverified account; else nothing."""
+    """Mail a new verification link if ``email`` is an active, unverified account; otherwise a
+    decoy that costs the same work (the caller cannot tell the difference)."""
     user = user_get_by_email(email=email)
-    if user is None or not user.is_active or user.email_verified:
-        return
+    due = user is not None and user.is_active and not user.email_verified
     with transaction.atomic():
-        account_mail_enqueue(kind=MailKind.VERIFY_EMAIL, user=user)
-        _audit(AuditEventType.EMAIL_VERIFICATION_SENT, client, user, resent=True)
+        account_mail_enqueue(
+            kind=MailKind.VERIFY_EMAIL, user=user if due else None, to=None if due else email
+        )
+        _audit(
+            AuditEventType.EMAIL_VERIFICATION_SENT,
+            client,
+            user if due else None,
+            resent=True,
+            sent=due,
+        )
 
 
 def email_verify(*, token: str, client: ClientInfo) -> User:
@@ -125,6 +137,7 @@ def email_verify(*, token: str, client: ClientInfo) -> User:
     )
     if purpose is LinkPurpose.VERIFY_EMAIL:
         with transaction.atomic():
+            user, _ = link_token_check(token=token, purposes=(purpose,), lock=True)
             user.email_verified = True
             user.save(update_fields=["email_verified", "updated_at"])
             _audit(AuditEventType.EMAIL_VERIFIED, client, user)
@@ -135,6 +148,7 @@ def email_verify(*, token: str, client: ClientInfo) -> User:
     old_email = user.email
     try:
         with transaction.atomic():
+            user, _ = link_token_check(token=token, purposes=(purpose,), lock=True)
             user.email, user.pending_email, user.email_verified = new_email, "", True
             user.save(update_fields=["email", "pending_email", "email_verified", "updated_at"])
             _audit(AuditEventType.EMAIL_CHANGED, client, user)
@@ -145,13 +159,15 @@ def email_verify(*, token: str, client: ClientInfo) -> User:
 
 
 def password_reset_request(*, email: str, client: ClientInfo) -> None:
-    """Mail a reset link if ``email`` is an active account; the caller learns nothing either way."""
+    """Mail a reset link if ``email`` is an active account; otherwise a decoy that costs the same
+    work. Every request is audited (``sent`` says whether a link went out)."""
     user = user_get_by_email(email=email)
-    if user is None or not user.is_active:
-        return
+    due = user is not None and user.is_active
     with transaction.atomic():
-        account_mail_enqueue(kind=MailKind.PASSWORD_RESET, user=user)
-        _audit(AuditEventType.PASSWORD_RESET_REQUESTED, client, user)
+        account_mail_enqueue(
+            kind=MailKind.PASSWORD_RESET, user=user if due else None, to=None if due else email
+        )
+        _audit(AuditEventType.PASSWORD_RESET_REQUESTED, client, user if due else None, sent=due)
 
 
 def password_reset_confirm(*, token: str, password: str, client: ClientInfo) -> User:
@@ -162,9 +178,11 @@ def password_reset_confirm(*, token: str, password: str, client: ClientInfo) -> 
     user, _ = link_token_check(token=token, purposes=(LinkPurpose.PASSWORD_RESET,))
     password_policy_check(password=password, user=user)
     with transaction.atomic():
+        user, _ = link_token_check(token=token, purposes=(LinkPurpose.PASSWORD_RESET,), lock=True)
         user.set_password(password)
         user.email_verified = True
-        user.save(update_fields=["password", "email_verified", "updated_at"])
+        user.pending_email = ""  # whoever asked to move the address may be who is locked out now
+        user.save(update_fields=["password", "email_verified", "pending_email", "updated_at"])
         _audit(AuditEventType.PASSWORD_RESET_COMPLETED, client, user)
     sessions_revoke_for_user(user_id=user.pk, reason=RevokeReason.PASSWORD_RESET, client=client)
     return user
@@ -221,7 +239,7 @@ def profile_update(
         if new_email.casefold() == user.email.casefold():
             if user.pending_email:
                 email_request = ""
-        elif new_email.casefold() != user.pending_email.casefold():
+        else:  # a new request, or the same one again (a fresh link, e.g. after expiry)
             _current_password_check(user, current_password)
             email_request = new_email
     if "username" in changes:
@@ -230,17 +248,20 @@ def profile_update(
     updated = [name for name in PROFILE_FIELDS if name in changes]
     for name in updated:
         setattr(user, name, changes[name])
-    if email_request is not None:
+    if email_request is not None and email_request != user.pending_email:
         user.pending_email = email_request
         updated.append("pending_email")
-    if not updated:
+    if not updated and not email_request:
         return user
     try:
         with transaction.atomic():
-            user.save(update_fields=[*updated, "updated_at"])
+            if updated:
+                user.save(update_fields=[*updated, "updated_at"])
             fields = sorted(set(updated) - {"pending_email"})
             if fields:
                 _audit(AuditEventType.PROFILE_UPDATED, client, user, fields=fields)
+            if email_request == "":
+                _audit(AuditEventType.EMAIL_CHANGE_WITHDRAWN, client, user)
             if email_request:
                 _audit(AuditEventType.EMAIL_CHANGE_REQUESTED, client, user)
                 owner = user_get_by_email(email=email_request)
@@ -278,3 +299,4 @@ def account_delete(*, user: User, password: str | None, client: ClientInfo) -> N
         _audit(AuditEventType.ACCOUNT_DELETED, client, user)
     sessions_revoke_for_user(user_id=user.pk, reason=RevokeReason.ACCOUNT_DELETED, client=client)
     DeviceSession.objects.filter(user_id=user.pk).delete()
+    account_mails_forget(user=user)  # queued or finished mail tasks may hold old addresses

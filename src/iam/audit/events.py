@@ -18,6 +18,8 @@ class AuditEventType(StrEnum):
     EMAIL_VERIFIED = "user:email:verified"
     EMAIL_CHANGE_REQUESTED = "user:email:change_requested"
     EMAIL_CHANGED = "user:email:changed"
+    EMAIL_CHANGE_WITHDRAWN = "user:email:change_withdrawn"
+    MAIL_SUPPRESSED = "system:mail:suppressed"
     PASSWORD_RESET_REQUESTED = "user:password:reset_requested"  # noqa: S105
     PASSWORD_RESET_COMPLETED = "user:password:reset_completed"  # noqa: S105
     PASSWORD_CHANGED = "user:password:changed"  # noqa: S105

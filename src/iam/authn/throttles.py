@@ -57,8 +57,10 @@ def login_account(request: Request, identifier: str) -> User | None:
 
 
 class AccountMailThrottle(_LiveRateThrottle):
-    """Mails an anonymous caller can trigger (register, resend, reset): per address and endpoint,
-    whether or not the address has an account (so a 429 reveals nothing either)."""
+    """Mails an anonymous caller can trigger (register, resend, reset): per address, endpoint and
+    client IP, whether or not the address has an account (so a 429 reveals nothing either). Per
+    client so that a stranger cannot use up the owner's quota; the per-address total is bounded
+    by the mail budget (``iam.accounts.mail``)."""
 
     scope = "account_mail"
 
@@ -67,7 +69,8 @@ class AccountMailThrottle(_LiveRateThrottle):
         email = data.get("email")
         if not isinstance(email, str) or not email.strip():
             return None  # the serializer refuses it
-        ident = f"{type(view).__name__}:{sha256_hex(email.strip().casefold())}"
+        address = sha256_hex(email.strip().casefold())
+        ident = f"{type(view).__name__}:{address}:{client_ip(request) or 'unknown'}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
@@ -81,3 +84,12 @@ class PasswordCheckThrottle(_LiveRateThrottle):
         if not request.user or not request.user.is_authenticated:
             return None
         return self.cache_format % {"scope": self.scope, "ident": f"user:{request.user.pk}"}
+
+
+class RegisterIPThrottle(_LiveRateThrottle):
+    """Registrations per client IP: each costs a password hash and a mail."""
+
+    scope = "register_ip"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": client_ip(request) or "unknown"}

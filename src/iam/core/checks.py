@@ -53,6 +53,26 @@ def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
         )
     if not settings.DEBUG and not conf.cookie_secure:
         errors.append(Error("IAM_COOKIE_SECURE must not be off when DEBUG is off.", id="iam.E006"))
+    if not settings.DEBUG:
+        mailers = getattr(settings, "MAILERS", {}) or {}
+        backend = str(mailers.get("default", {}).get("BACKEND", ""))
+        if backend.endswith(("console.EmailBackend", "dummy.EmailBackend")):
+            errors.append(
+                Error(
+                    "The mailer prints or drops mail while DEBUG is off: verification and reset "
+                    "links would land in the log and never reach anyone.",
+                    hint="Set EMAIL_URL (e.g. smtp+tls://user:pass@host:587).",
+                    id="iam.E008",
+                )
+            )
+        if not conf.frontend_url.startswith("https://"):
+            errors.append(
+                Warning(
+                    "IAM_FRONTEND_URL is not https: mailed links (with their tokens) would travel "
+                    "in clear text.",
+                    id="iam.W002",
+                )
+            )
     if not 64 <= conf.password_max_length <= 4096:
         errors.append(
             Error(

@@ -54,6 +54,8 @@ class IAMSettings:
     mail_max_attempts: int
     mail_retry_delay: timedelta
     tenant_base_domain: str
+    mail_budget: int
+    mail_budget_unsolicited: int
     invitation_ttl: timedelta
     frontend_invitation_path: str
 
@@ -100,6 +102,8 @@ def get_iam_settings() -> IAMSettings:
         mail_max_attempts=settings.IAM_MAIL_MAX_ATTEMPTS,
         mail_retry_delay=_seconds("IAM_MAIL_RETRY_DELAY"),
         tenant_base_domain=settings.IAM_TENANT_BASE_DOMAIN.strip(".").lower(),
+        mail_budget=settings.IAM_MAIL_BUDGET_PER_ADDRESS,
+        mail_budget_unsolicited=settings.IAM_MAIL_BUDGET_UNSOLICITED,
         invitation_ttl=_seconds("IAM_INVITATION_TTL"),
         frontend_invitation_path=settings.IAM_FRONTEND_INVITATION_PATH,
     )

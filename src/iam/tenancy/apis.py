@@ -16,6 +16,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from iam.accounts.serializers import NormalizedEmailField
 from iam.authn.apis import ERROR, TokenResponse, client_info, token_response
 from iam.core.apis import NoStoreAPIView
 from iam.core.exceptions import NotFound
@@ -187,7 +188,7 @@ class InvitationsApi(NoStoreAPIView):
     permission_classes = [HasPermission("members.invite")]
 
     class InvitationInput(serializers.Serializer):
-        email = serializers.EmailField(max_length=254)
+        email = NormalizedEmailField()
         role = serializers.SlugField(max_length=50, required=False)
 
     @extend_schema(responses={200: InvitationOutput(many=True), 403: DENIED})
