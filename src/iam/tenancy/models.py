@@ -92,7 +92,8 @@ class Membership(models.Model):
 
 class TenantOwned(models.Model):
     """Base of rows that belong to one tenant. APIs reach them only through
-    ``Model.objects.for_tenant(request.tenant)`` (``TenantScopedMixin`` does it), and the tenant of
+    ``Model.objects.for_tenant(request.tenant)`` (``iam.tenancy.views.TenantScopedMixin`` does
+    it), and the tenant of
     a new row is taken from the request, never from input, so another tenant's rows can neither be
     read nor written."""
 
