@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "iam.sessions",
     "iam.authn",
     "iam.tenancy",
+    "iam.oauth",
     "django_tasks_db",
 ]
 
@@ -273,6 +274,8 @@ REST_FRAMEWORK = {
         "register_ip": env.str("IAM_THROTTLE_REGISTER_IP", default="10/hour"),
         # current-password checks of a signed-in user (password change, account deletion)
         "password_check": env.str("IAM_THROTTLE_PASSWORD_CHECK", default="5/min"),
+        # OAuth endpoints (client authentication) per client IP
+        "oauth_ip": env.str("IAM_THROTTLE_OAUTH_IP", default="120/min"),
     },
 }
 
@@ -285,6 +288,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # service clients authenticate to /api/oauth/* with HTTP Basic (RFC 6749 §2.3.1)
+    "APPEND_COMPONENTS": {"securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}}},
 }
 
 # --- tokens: SimpleJWT is the one JWT configuration -----------------------------------------
@@ -334,6 +339,8 @@ IAM_INVITATION_TTL = env.int("IAM_INVITATION_TTL", default=7 * 24 * 3600)
 IAM_FRONTEND_INVITATION_PATH = env.str(
     "IAM_FRONTEND_INVITATION_PATH", default="/invitations/accept?token={token}"
 )
+# Client-credentials (service) access tokens.
+IAM_SERVICE_TOKEN_LIFETIME = env.int("IAM_SERVICE_TOKEN_LIFETIME", default=15 * 60)
 IAM_DEV_MODE = DEBUG  # auto-creates the first signing key; never on in production
 
 # --- logging --------------------------------------------------------------------------------

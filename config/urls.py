@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/auth/", include("iam.authn.urls")),
     path("api/token/", include(compat_urlpatterns)),
     path("api/", include("iam.tenancy.urls")),
+    path("api/oauth/", include("iam.oauth.urls")),
     path(".well-known/jwks.json", token_views.jwks, name="jwks"),
     path(".well-known/openid-configuration", token_views.openid_configuration, name="oidc-config"),
     path("healthz", HealthzApi.as_view(), name="healthz"),

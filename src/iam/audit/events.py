@@ -35,3 +35,8 @@ class AuditEventType(StrEnum):
     INVITATION_CREATED = "tenant:invitation:created"
     INVITATION_REVOKED = "tenant:invitation:revoked"
     INVITATION_ACCEPTED = "tenant:invitation:accepted"
+    # service clients
+    SERVICE_CLIENT_CREATED = "client:client:created"
+    SERVICE_CLIENT_SECRET_ROTATED = "client:secret:rotated"  # noqa: S105
+    SERVICE_CLIENT_AUTH_FAILED = "client:auth:failed"
+    SERVICE_TOKEN_ISSUED = "client:token:issued"  # noqa: S105

@@ -55,6 +55,7 @@ class IAMSettings:
     mail_retry_delay: timedelta
     tenant_base_domain: str
     mail_budget: int
+    service_token_lifetime: timedelta
     mail_budget_unsolicited: int
     invitation_ttl: timedelta
     frontend_invitation_path: str
@@ -103,6 +104,7 @@ def get_iam_settings() -> IAMSettings:
         mail_retry_delay=_seconds("IAM_MAIL_RETRY_DELAY"),
         tenant_base_domain=settings.IAM_TENANT_BASE_DOMAIN.strip(".").lower(),
         mail_budget=settings.IAM_MAIL_BUDGET_PER_ADDRESS,
+        service_token_lifetime=_seconds("IAM_SERVICE_TOKEN_LIFETIME"),
         mail_budget_unsolicited=settings.IAM_MAIL_BUDGET_UNSOLICITED,
         invitation_ttl=_seconds("IAM_INVITATION_TTL"),
         frontend_invitation_path=settings.IAM_FRONTEND_INVITATION_PATH,

@@ -56,3 +56,4 @@ class RevokeReason(models.TextChoices):
     PASSWORD_RESET = "password_reset"  # noqa: S105
     ACCOUNT_DELETED = "account_deleted"
     MEMBERSHIP_REMOVED = "membership_removed"
+    CLIENT_REVOKED = "client_revoked"  # RFC 7009 revocation by a service client

@@ -24,7 +24,9 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
 class KeyedTokenBackend(TokenBackend):
     """RS256 only; ``typ`` pinned per token class; issuer, audience and ``exp`` always checked."""
 
-    def __init__(self, *, typ: str, audience: str) -> None:
+    def __init__(self, *, typ: str, audience: str | None) -> None:
+        """``audience=None`` only for decoding service tokens of any audience (introspection);
+        such a backend refuses to encode."""
         super().__init__(
             ALGORITHM,
             signing_key=None,
@@ -35,6 +37,8 @@ class KeyedTokenBackend(TokenBackend):
         self.typ = typ
 
     def encode(self, payload: dict[str, Any]) -> str:
+        if self.audience is None:
+            raise TokenBackendError("Tokens are always issued for an audience.")
         kid, private_key = keys.signing_key()
         claims = {**payload, "iss": self.issuer, "aud": self.audience}
         return jwt.encode(
@@ -61,7 +65,7 @@ class KeyedTokenBackend(TokenBackend):
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.get_leeway(),
-                options={"require": REQUIRED_CLAIMS},
+                options={"require": REQUIRED_CLAIMS, "verify_aud": self.audience is not None},
             )
         except jwt.ExpiredSignatureError as exc:
             raise TokenBackendExpiredToken("Token is expired") from exc

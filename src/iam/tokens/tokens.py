@@ -71,3 +71,25 @@ class RefreshToken(IAMToken):
     @property
     def audience(self) -> str:
         return iam_settings.issuer
+
+
+class ServiceAccessToken(AccessToken):
+    """A client-credentials access token: its ``aud`` is the audience the client asked for.
+
+    Built with ``audience=...`` to issue; decoded with ``audience=None`` it is checked for
+    signature, ``typ``, ``iss``, ``exp`` and ``token_type`` but not ``aud`` (introspection reports
+    the audience instead)."""
+
+    def __init__(
+        self, token: str | None = None, verify: bool = True, *, audience: str | None = None
+    ) -> None:
+        self._audience = audience
+        super().__init__(token, verify)
+
+    @property
+    def audience(self) -> str | None:  # type: ignore[override]
+        return self._audience
+
+    @property
+    def lifetime(self) -> timedelta:  # type: ignore[override]
+        return iam_settings.service_token_lifetime

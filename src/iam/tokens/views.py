@@ -21,7 +21,11 @@ def openid_configuration(request: HttpRequest) -> JsonResponse:
         {
             "issuer": iam_settings.issuer,
             "jwks_uri": f"{issuer}/.well-known/jwks.json",
-            "token_endpoint": f"{issuer}/api/token/",
+            "token_endpoint": f"{issuer}/api/oauth/token/",
+            "introspection_endpoint": f"{issuer}/api/oauth/introspect/",
+            "revocation_endpoint": f"{issuer}/api/oauth/revoke/",
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "userinfo_endpoint": f"{issuer}/api/auth/me/",
             "end_session_endpoint": f"{issuer}/api/auth/logout/",
             "subject_types_supported": ["public"],
@@ -40,6 +44,13 @@ def openid_configuration(request: HttpRequest) -> JsonResponse:
                 "email_verified",
                 "amr",
                 "auth_time",
+                "is_staff",
+                "tid",
+                "tenant",
+                "roles",
+                "perms",
+                "client_id",
+                "scope",
             ],
         }
     )
