@@ -2,7 +2,7 @@
 PORT ?= 8000
 VENV := .venv/bin
 
-.PHONY: setup run worker test lint format bench
+.PHONY: setup run worker test test-client lint format bench
 
 setup:
 	@./scripts/bootstrap.sh
@@ -21,6 +21,14 @@ worker: setup
 ## The whole test suite (SQLite + local-memory cache unless DATABASE_URL / REDIS_URL are set).
 test: setup
 	$(VENV)/pytest -n auto -q
+
+## The verifier package on its own: a fresh venv with only iam-client and its test extras.
+CLIENT_VENV := var/iam-client-venv
+test-client: setup
+	rm -rf $(CLIENT_VENV)
+	$(VENV)/python -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/pip install --quiet --disable-pip-version-check './packages/iam-client[test,drf,httpx]'
+	cd packages/iam-client && ../../$(CLIENT_VENV)/bin/pytest -q
 
 lint: setup
 	$(VENV)/ruff check .

@@ -1,0 +1,1 @@
+"""Framework glue: ``drf`` (Django REST framework), ``asgi`` (Starlette/FastAPI), ``httpx``."""
