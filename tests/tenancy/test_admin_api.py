@@ -207,3 +207,24 @@ def test_for_tenant_scoping_is_empty_without_a_tenant(team, acme):
     assert Membership.objects.for_tenant(None).count() == 0
     assert Membership.objects.for_tenant(acme).count() == 4
     assert Membership.objects.for_tenant(acme.pk).count() == 4
+
+
+def test_the_last_owner_cannot_delete_their_account(api, team, acme, signed_in):
+    from tests.conftest import PASSWORD
+
+    olga = auth(signed_in("olga@example.com"))
+    response = api.delete("/api/auth/me/", {"password": PASSWORD}, format="json", **olga)
+    assert response.status_code == 409
+    assert response.json()["code"] == "last_owner"
+    team["olga"].refresh_from_db()
+    assert team["olga"].is_active
+    assert role_of(team["olga"], acme) == "owner"
+
+
+def test_deactivating_a_tenant_ends_its_sessions(api, team, acme, signed_in):
+    adam = signed_in("adam@example.com")
+    acme.is_active = False
+    acme.save()  # the admin's way: a save, which ends the tenant's sessions
+    assert api.get("/api/auth/me/", **auth(adam)).status_code == 401
+    refresh = api.post("/api/auth/refresh/", {"refresh": adam["refresh"]}, format="json")
+    assert refresh.status_code == 401

@@ -7,7 +7,6 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
-from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
 
 from iam.accounts.link_tokens import LinkPurpose, link_token_make
@@ -15,8 +14,13 @@ from iam.accounts.models import User
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
-from iam.core.crypto import sha256_hex
-from iam.core.mail import BuiltMail, frontend_link, mail_enqueue, mail_render
+from iam.core.mail import (
+    BuiltMail,
+    frontend_link,
+    mail_budget_allows,
+    mail_enqueue,
+    mail_render,
+)
 
 log = logging.getLogger("iam.mail")
 
@@ -42,22 +46,10 @@ _LINKS: dict[MailKind, LinkPurpose] = {
 UNSOLICITED = frozenset(
     {MailKind.REGISTRATION_ATTEMPT, MailKind.EMAIL_CHANGE_VERIFY, MailKind.EMAIL_CHANGE_ATTEMPT}
 )
-_BUDGET_WINDOW = 3600
 
 
 def _budget_allows(kind: MailKind, address: str) -> bool:
-    """At most N account mails per address and hour, whoever asks (a flood of requests from
-    many clients cannot bury an inbox). Over budget, the mail is dropped silently: the API's
-    answer never depended on it. Fails open if the cache is down (the request throttles stay)."""
-    unsolicited = kind in UNSOLICITED
-    limit = iam_settings.mail_budget_unsolicited if unsolicited else iam_settings.mail_budget
-    key = f"iam:mail-budget:{int(unsolicited)}:{sha256_hex(address.casefold())}"
-    try:
-        cache.add(key, 0, _BUDGET_WINDOW)  # the window starts with the first mail
-        return cache.incr(key) <= limit
-    except Exception:
-        log.warning("mail budget unavailable (cache down); sending anyway")
-        return True
+    return mail_budget_allows(address=address, unsolicited=kind in UNSOLICITED)
 
 
 def account_mail_enqueue(*, kind: MailKind, user: User | None, to: str | None = None) -> None:

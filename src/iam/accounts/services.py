@@ -32,6 +32,7 @@ from iam.core.exceptions import (
 )
 from iam.sessions.models import DeviceSession, RevokeReason
 from iam.sessions.services import ClientInfo, sessions_revoke_for_user
+from iam.tenancy.services import memberships_leave_all
 
 
 def _audit(event: AuditEventType, client: ClientInfo, user: User | None, **data: Any) -> None:
@@ -283,6 +284,7 @@ def account_delete(*, user: User, password: str | None, client: ClientInfo) -> N
     """
     _current_password_check(user, password)
     with transaction.atomic():
+        memberships_leave_all(user=user)  # 409 last_owner while they alone own a tenant
         user.email = f"deleted-{uuid.uuid4().hex}@deleted.invalid"
         user.username = None
         user.name = ""

@@ -34,7 +34,7 @@ from iam.sessions.services import (
     session_logout,
     session_rotate,
 )
-from iam.tenancy.middleware import requested_tenant
+from iam.tenancy.middleware import requested_tenant, tenant_asked
 from iam.tokens.tokens import RefreshToken
 from iam.tokens.verification import access_token_validate
 
@@ -128,6 +128,7 @@ class LoginApi(PublicAuthAPIView):
             client=client_info(request),
             tenant_slug=data.validated_data.get("tenant"),
             tenant_requested=requested_tenant(request._request),
+            tenant_asked=tenant_asked(request._request),
         )
         if transport != Transport.BODY:
             rotate_token(request)  # a fresh CSRF token for the new browser session
@@ -248,6 +249,8 @@ class CompatTokenObtainApi(PublicAuthAPIView):
             password=data.validated_data["password"],
             transport=Transport.BODY,
             client=client_info(request),
+            tenant_requested=requested_tenant(request._request),
+            tenant_asked=tenant_asked(request._request),
         )
         return Response({"access": issued.access, "refresh": issued.refresh})
 

@@ -16,6 +16,7 @@ from iam.sessions.services import ClientInfo, IssuedTokens, session_issue, sessi
 from iam.tenancy.context import TenantRef
 from iam.tenancy.models import Membership
 from iam.tenancy.selectors import membership_default, membership_get, membership_get_by_slug
+from iam.tenancy.services import membership_locked
 
 
 def _fail(*, reason: str, client: ClientInfo, user: User | None = None) -> None:
@@ -29,7 +30,11 @@ def _fail(*, reason: str, client: ClientInfo, user: User | None = None) -> None:
 
 
 def _tenant_for_login(
-    *, user: User, tenant_slug: str | None, tenant_requested: TenantRef | None
+    *,
+    user: User,
+    tenant_slug: str | None,
+    tenant_requested: TenantRef | None,
+    tenant_asked: bool,
 ) -> Membership | None:
     """The membership the new session is scoped to: the tenant asked for in the body, else the
     one the request names (``X-Tenant`` or host), else the user's only tenant if exactly one."""
@@ -37,6 +42,8 @@ def _tenant_for_login(
         membership = membership_get_by_slug(user_id=user.pk, slug=tenant_slug)
     elif tenant_requested:
         membership = membership_get(user_id=user.pk, tenant_id=tenant_requested.id)
+    elif tenant_asked:  # the header or host named a tenant that does not exist or is inactive
+        membership = None
     else:
         return membership_default(user_id=user.pk)
     if membership is None:  # unknown and not-a-member tenants look the same
@@ -52,6 +59,7 @@ def login_with_password(
     client: ClientInfo,
     tenant_slug: str | None = None,
     tenant_requested: TenantRef | None = None,
+    tenant_asked: bool = False,
 ) -> IssuedTokens:
     """Check the password and open a session.
 
@@ -74,13 +82,20 @@ def login_with_password(
         raise EmailNotVerified()
     try:
         membership = _tenant_for_login(
-            user=user, tenant_slug=tenant_slug, tenant_requested=tenant_requested
+            user=user,
+            tenant_slug=tenant_slug,
+            tenant_requested=tenant_requested,
+            tenant_asked=tenant_asked,
         )
     except NotTenantMember:
         _fail(reason="not_a_member", client=client, user=user)
         raise
 
     with transaction.atomic():
+        if membership is not None and not membership_locked(
+            user_id=user.pk, tenant_id=membership.tenant_id
+        ):
+            raise NotTenantMember()  # removed while signing in
         session = session_open(
             user=user,
             transport=transport,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
 from django.tasks import task
 from django.template.loader import render_to_string
@@ -31,6 +32,7 @@ from django.utils.module_loading import import_string
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
+from iam.core.crypto import sha256_hex
 
 log = logging.getLogger("iam.mail")
 
@@ -51,6 +53,25 @@ def mail_enqueue(
     """Queue a mail that ``builder`` makes from ``ref`` when the task runs."""
     path = f"{builder.__module__}.{builder.__qualname__}"
     send_mail.enqueue(builder=path, ref=ref, variant=variant, to=to, attempt=1)
+
+
+_BUDGET_WINDOW = 3600
+
+
+def mail_budget_allows(*, address: str, unsolicited: bool) -> bool:
+    """At most ``IAM_MAIL_BUDGET_PER_ADDRESS`` mails per address and hour, whoever asks
+    (``IAM_MAIL_BUDGET_UNSOLICITED`` for mails to an address the requester has not shown to own),
+    so a flood of requests from many clients or accounts cannot bury an inbox. Callers drop the
+    mail silently when over budget (the API's answer never depends on it). Fails open if the
+    cache is down (the request throttles stay)."""
+    limit = iam_settings.mail_budget_unsolicited if unsolicited else iam_settings.mail_budget
+    key = f"iam:mail-budget:{int(unsolicited)}:{sha256_hex(address.casefold())}"
+    try:
+        cache.add(key, 0, _BUDGET_WINDOW)  # the window starts with the first mail
+        return cache.incr(key) <= limit
+    except Exception:
+        log.warning("mail budget unavailable (cache down); sending anyway")
+        return True
 
 
 def mail_render(*, template: str, context: dict[str, Any], to: str) -> EmailMultiAlternatives:

@@ -23,7 +23,7 @@ from iam.core.exceptions import IAMError
 from iam.oauth.models import ServiceClient
 from iam.sessions.models import DeviceSession, RevokeReason
 from iam.sessions.services import ClientInfo, session_revoke
-from iam.tenancy.models import Tenant
+from iam.tenancy.models import Membership, Tenant
 from iam.tokens.tokens import RefreshToken, ServiceAccessToken
 from iam.tokens.verification import access_token_validate
 
@@ -172,6 +172,13 @@ def _user_access(raw: str) -> dict[str, Any] | None:
         user = session_user_for_access(token=token)
     except IAMError:
         return None
+    if (
+        "tid" in token
+        and not Membership.objects.filter(
+            user_id=user.pk, tenant_id=token["tid"], tenant__is_active=True
+        ).exists()
+    ):
+        return None  # removed from the tenant, or the tenant was deactivated
     claims = {name: token[name] for name in _STANDARD}
     extra = {k: token[k] for k in ("sid", "tid", "tenant", "roles", "perms") if k in token}
     return {

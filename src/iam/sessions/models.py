@@ -23,6 +23,8 @@ class DeviceSession(models.Model):
     tenant = models.ForeignKey(
         "iam_tenancy.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # When the session last changed tenant: its older access tokens may name the previous one.
+    tenant_switched_at = models.DateTimeField(null=True, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True, default="")
     created_at = models.DateTimeField()
@@ -56,4 +58,5 @@ class RevokeReason(models.TextChoices):
     PASSWORD_RESET = "password_reset"  # noqa: S105
     ACCOUNT_DELETED = "account_deleted"
     MEMBERSHIP_REMOVED = "membership_removed"
+    TENANT_DEACTIVATED = "tenant_deactivated"
     CLIENT_REVOKED = "client_revoked"  # RFC 7009 revocation by a service client

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 
@@ -353,6 +354,7 @@ def sessions_revoke_for_user(
     client: ClientInfo | None = None,
     keep_session_id: uuid.UUID | str | None = None,
     tenant_id: uuid.UUID | str | None = None,
+    or_switched_since: datetime | None = None,
 ) -> int:
     """Revoke every live session of a user (all but ``keep_session_id``; only those scoped to
     ``tenant_id`` if given), one audit event per revoked session. Their refresh and access tokens
@@ -364,7 +366,11 @@ def sessions_revoke_for_user(
         if keep_session_id is not None:
             live = live.exclude(pk=keep_session_id)
         if tenant_id is not None:
-            live = live.filter(tenant_id=tenant_id)
+            scoped = Q(tenant_id=tenant_id)
+            if or_switched_since is not None:
+                # a session that left the tenant recently may still hold its access tokens
+                scoped |= Q(tenant_switched_at__gte=or_switched_since)
+            live = live.filter(scoped)
         ids = list(live.select_for_update().values_list("pk", flat=True))
         if not ids:
             return 0

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from iam.accounts.serializers import NormalizedEmailField
 from iam.authn.apis import ERROR, TokenResponse, client_info, token_response
 from iam.core.apis import NoStoreAPIView
-from iam.core.exceptions import NotFound
+from iam.core.exceptions import NotFound, NotTenantMember
 from iam.tenancy import services
 from iam.tenancy.models import Invitation, Tenant
 from iam.tenancy.permissions import HasPermission, IsTenantMember
@@ -29,6 +29,17 @@ DENIED = OpenApiResponse(
     ERROR, description="not_a_member, missing_permission, role_above_own, tenant_mismatch"
 )
 UUID_PATH = OpenApiTypes.UUID
+
+
+class TenantAdminAPIView(NoStoreAPIView):
+    """Acts in the token's tenant, which must still be active (one query; these are not hot
+    paths): a deactivated tenant's tokens stop working here at once, not at their expiry."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        tenant = getattr(request, "tenant", None)
+        if tenant and not Tenant.objects.filter(pk=tenant.id, is_active=True).exists():
+            raise NotTenantMember("This tenant is not active.")
 
 
 class MyTenantOutput(serializers.Serializer):
@@ -82,7 +93,7 @@ class CurrentTenantOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CurrentTenantApi(NoStoreAPIView):
+class CurrentTenantApi(TenantAdminAPIView):
     """The tenant of the access token, with the caller's roles and permissions in it."""
 
     permission_classes = [HasPermission("tenant.read")]
@@ -107,7 +118,7 @@ class MemberOutput(serializers.Serializer):
     joined_at = serializers.DateTimeField(source="created_at")
 
 
-class MembersApi(NoStoreAPIView):
+class MembersApi(TenantAdminAPIView):
     """Members of the request's tenant, highest role first."""
 
     permission_classes = [HasPermission("members.read")]
@@ -117,7 +128,7 @@ class MembersApi(NoStoreAPIView):
         return Response(MemberOutput(members_of_tenant(tenant=request.tenant), many=True).data)
 
 
-class MemberApi(NoStoreAPIView):
+class MemberApi(TenantAdminAPIView):
     """Change a member's role, or remove a member (removing yourself is leaving)."""
 
     class MemberRoleInput(serializers.Serializer):
@@ -182,7 +193,7 @@ class InvitationOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class InvitationsApi(NoStoreAPIView):
+class InvitationsApi(TenantAdminAPIView):
     """Open invitations of the request's tenant; invite an address."""
 
     permission_classes = [HasPermission("members.invite")]
@@ -224,7 +235,7 @@ class InvitationsApi(NoStoreAPIView):
         return Response(InvitationOutput(invitation).data, status=status.HTTP_201_CREATED)
 
 
-class InvitationApi(NoStoreAPIView):
+class InvitationApi(TenantAdminAPIView):
     permission_classes = [HasPermission("members.invite")]
 
     @extend_schema(

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.utils import timezone
 
 from iam.core.conf import iam_settings
-from iam.core.mail import BuiltMail, frontend_link, mail_enqueue, mail_render
+from iam.core.mail import (
+    BuiltMail,
+    frontend_link,
+    mail_budget_allows,
+    mail_enqueue,
+    mail_render,
+)
 from iam.tenancy.models import Invitation
 
+log = logging.getLogger("iam.mail")
 
-def invitation_mail_enqueue(*, invitation: Invitation) -> None:
+
+def invitation_mail_enqueue(*, invitation: Invitation) -> bool:
+    """Queue the invitation mail, within the address's budget for unsolicited mail (repeated
+    invitations cannot be used to flood an inbox). False when dropped."""
+    if not mail_budget_allows(address=invitation.email, unsolicited=True):
+        log.warning("invitation mail dropped: the address is over its hourly budget")
+        return False
     mail_enqueue(builder=build_invitation_mail, ref=str(invitation.pk))
+    return True
 
 
 def build_invitation_mail(*, ref: str, to: str | None, variant: str) -> BuiltMail | None:

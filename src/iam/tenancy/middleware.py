@@ -14,6 +14,18 @@ from iam.tenancy.selectors import tenant_get_by_host, tenant_get_by_slug
 TENANT_HEADER = "HTTP_X_TENANT"
 
 
+def tenant_asked(request: HttpRequest) -> bool:
+    """Whether the request names a tenant: an ``X-Tenant`` header, or a host under
+    ``IAM_TENANT_BASE_DOMAIN``. (A tenant's own domain cannot be told from any other host.)"""
+    if request.META.get(TENANT_HEADER, "").strip():
+        return True
+    base = iam_settings.tenant_base_domain
+    if not base:
+        return False
+    host = request.get_host().lower().rsplit(":", 1)[0]
+    return host.endswith("." + base)
+
+
 def requested_tenant(request: HttpRequest) -> TenantRef | None:
     """The tenant named by ``X-Tenant`` (wins) or by the host, if it exists and is active."""
     slug = request.META.get(TENANT_HEADER, "").strip()

@@ -62,8 +62,9 @@ class IsTenantMember(BasePermission):
     def __ror__(self, other: Any) -> OperandHolder:
         return OperandHolder(OR, other, self)
 
-    def __invert__(self) -> SingleOperandHolder:
-        return SingleOperandHolder(NOT, self)
+    def __invert__(self) -> OperandHolder:
+        # "not this role/permission" still needs a tenant-scoped token: deny stays the default
+        return OperandHolder(AND, IsTenantMember, SingleOperandHolder(NOT, self))
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return _tenant_claims(request) is not None

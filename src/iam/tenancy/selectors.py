@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from django.db.models import QuerySet
 
 from iam.tenancy.models import Membership, Role, Tenant
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
 def membership_get(*, user_id: Any, tenant_id: Any) -> Membership | None:
@@ -21,7 +24,7 @@ def membership_get(*, user_id: Any, tenant_id: Any) -> Membership | None:
 
 def membership_get_by_slug(*, user_id: Any, slug: str) -> Membership | None:
     """The user's membership of the active tenant ``slug`` (case-insensitive)."""
-    if not isinstance(slug, str) or not slug.strip():
+    if not isinstance(slug, str) or not _SLUG.fullmatch(slug.strip().lower()):
         return None
     return (
         Membership.objects.select_related("role", "tenant")
@@ -74,9 +77,13 @@ def tenant_get_by_host(*, host: str, base_domain: str) -> Tenant | None:
 
 
 def tenant_get_by_slug(*, slug: str) -> Tenant | None:
-    if not isinstance(slug, str) or not slug.strip():
+    """The active tenant ``slug`` names; None for no such tenant or anything not slug-shaped."""
+    if not isinstance(slug, str):
         return None
-    return Tenant.objects.filter(slug=slug.strip().lower(), is_active=True).first()
+    slug = slug.strip().lower()
+    if not _SLUG.fullmatch(slug):
+        return None
+    return Tenant.objects.filter(slug=slug, is_active=True).first()
 
 
 def role_get(*, name: str) -> Role | None:

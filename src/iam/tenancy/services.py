@@ -79,7 +79,47 @@ def _role(name: str) -> Role:
 
 
 def _owners_left(tenant_id: Any) -> int:
-    return Membership.objects.filter(tenant_id=tenant_id, role__name=OWNER).count()
+    return Membership.objects.filter(
+        tenant_id=tenant_id, role__name=OWNER, user__is_active=True
+    ).count()
+
+
+def _tenant_lock(tenant_id: Any) -> None:
+    """Serialise membership changes of one tenant (the last-owner rule reads other rows)."""
+    Tenant.objects.select_for_update().filter(pk=tenant_id).first()
+
+
+def membership_locked(*, user_id: Any, tenant_id: Any) -> bool:
+    """Whether the membership still exists, locking it until the transaction ends: a removal
+    either happens before (and this says no) or waits until the session change is committed
+    (and then revokes that session)."""
+    return (
+        Membership.objects.select_for_update(of=("self",))
+        .filter(user_id=user_id, tenant_id=tenant_id, tenant__is_active=True)
+        .exists()
+    )
+
+
+def memberships_leave_all(*, user: User) -> None:
+    """Remove every membership of a user whose account is being deleted; refused (409
+    ``last_owner``) while they are a tenant's only owner: appoint another owner first."""
+    for membership in Membership.objects.filter(user=user).select_related("role"):
+        _tenant_lock(membership.tenant_id)
+        if membership.role.name == OWNER and _owners_left(membership.tenant_id) <= 1:
+            raise LastOwner(
+                f"You are the last owner of {membership.tenant_id}; appoint another owner first."
+            )
+    deleted = list(Membership.objects.filter(user=user).values_list("tenant_id", flat=True))
+    Membership.objects.filter(user=user).delete()
+    for tenant_id in deleted:
+        _audit(
+            AuditEventType.MEMBER_LEFT,
+            actor=user,
+            tenant_id=tenant_id,
+            client=None,
+            member=str(user.pk),
+            reason="account_deleted",
+        )
 
 
 def tenant_create(*, name: str, slug: str, owner: User, domain: str | None = None) -> Tenant:
@@ -106,11 +146,12 @@ def member_role_change(
     above them; the last owner cannot be demoted."""
     role = _role(role_name)
     with transaction.atomic():
+        _tenant_lock(tenant_id)
         mine = _actor_membership(actor=actor, tenant_id=tenant_id, needs="members.manage")
         target = (
             Membership.objects.for_tenant(tenant_id)
             .select_related("role")
-            .select_for_update()
+            .select_for_update(of=("self",))
             .filter(user_id=user_id)
             .first()
         )
@@ -140,13 +181,14 @@ def member_remove(*, actor: User, tenant_id: Any, user_id: Any, client: ClientIn
     tenant are revoked at once: refresh fails and the IAM refuses their access tokens."""
     leaving = str(user_id) == str(actor.pk)
     with transaction.atomic():
+        _tenant_lock(tenant_id)
         mine = _actor_membership(
             actor=actor, tenant_id=tenant_id, needs=None if leaving else "members.manage"
         )
         target = (
             Membership.objects.for_tenant(tenant_id)
             .select_related("role")
-            .select_for_update()
+            .select_for_update(of=("self",))
             .filter(user_id=user_id)
             .first()
         )
@@ -160,7 +202,11 @@ def member_remove(*, actor: User, tenant_id: Any, user_id: Any, client: ClientIn
         event = AuditEventType.MEMBER_LEFT if leaving else AuditEventType.MEMBER_REMOVED
         _audit(event, actor=actor, tenant_id=tenant_id, client=client, member=str(user_id))
     sessions_revoke_for_user(
-        user_id=user_id, reason=RevokeReason.MEMBERSHIP_REMOVED, client=client, tenant_id=tenant_id
+        user_id=user_id,
+        reason=RevokeReason.MEMBERSHIP_REMOVED,
+        client=client,
+        tenant_id=tenant_id,
+        or_switched_since=timezone.now() - iam_settings.access_lifetime - iam_settings.leeway,
     )
 
 
@@ -287,14 +333,18 @@ def session_switch_tenant(
         )
         if session is None:
             raise SessionRevoked()
+        if not membership_locked(user_id=user.pk, tenant_id=membership.tenant_id):
+            raise NotTenantMember()  # removed meanwhile
         previous_tenant = session.tenant_id
         session.tenant_id = membership.tenant_id
+        session.tenant_switched_at = now
         session.previous_refresh_jti, session.refresh_jti = session.refresh_jti, new_jti
         session.rotated_at = session.last_used_at = now
         session.refresh_expires_at = min(now + iam_settings.refresh_lifetime, session.expires_at)
         session.save(
             update_fields=[
                 "tenant",
+                "tenant_switched_at",
                 "refresh_jti",
                 "previous_refresh_jti",
                 "rotated_at",
@@ -312,4 +362,20 @@ def session_switch_tenant(
         )
     return session_tokens_issue(
         session=session, user=user, refresh_jti=new_jti, membership=membership
+    )
+
+
+def tenant_sessions_revoke(*, tenant_id: Any) -> int:
+    """End every session scoped to a tenant (it was deactivated): refresh fails and the IAM
+    refuses their access tokens at once."""
+    user_ids = set(
+        DeviceSession.objects.filter(tenant_id=tenant_id, revoked_at__isnull=True).values_list(
+            "user_id", flat=True
+        )
+    )
+    return sum(
+        sessions_revoke_for_user(
+            user_id=user_id, reason=RevokeReason.TENANT_DEACTIVATED, tenant_id=tenant_id
+        )
+        for user_id in user_ids
     )

@@ -19,7 +19,11 @@ class Command(BaseCommand):
             action="store_true",
             help="Promote now even if the next key was published only recently.",
         )
-        parser.add_argument("--revoke", metavar="KID", help="Emergency: unpublish one key at once.")
+        parser.add_argument(
+            "--revoke",
+            metavar="KID",
+            help="Emergency: unpublish one key at once. Write --revoke=KID (a kid may start with '-').",
+        )
         parser.add_argument("--list", action="store_true", help="Only list the keys.")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,0 +1,79 @@
+"""Review: access tokens scoped to a tenant outlive the user's removal from it, or the tenant."""
+
+from __future__ import annotations
+
+import pytest
+
+from iam.oauth.services import token_introspect
+from iam.tenancy import services
+from iam.tenancy.models import Membership, Tenant
+from tests.tenancy.conftest import auth, claims
+
+pytestmark = pytest.mark.django_db
+
+NOWHERE = services.ClientInfo(ip=None, user_agent="")
+
+
+@pytest.fixture
+def mia_in_two(acme, globex, make_member):
+    make_member("olga@example.com", acme, "owner")
+    mia = make_member("mia@example.com", acme, "member")
+    make_member("mia@example.com", globex, "member")
+    return mia
+
+
+def test_removal_refuses_an_acme_token_whose_session_switched_away(
+    api, acme, mia_in_two, signed_in
+):
+    """docs/jwt-contract.md "Tenant claims" and docs/api.md DELETE member: removing a member
+    makes "the IAM refuse their access tokens". Revocation only hits sessions whose *current*
+    tenant is acme, so an acme token minted before a switch to globex keeps working (and is
+    reported active with acme claims by introspection) for the rest of its lifetime."""
+    mia_acme = signed_in("mia@example.com", tenant="acme")
+    switched = api.post(
+        "/api/auth/tenant/switch/", {"tenant": "globex"}, format="json", **auth(mia_acme)
+    )
+    assert switched.status_code == 200
+    olga = auth(signed_in("olga@example.com"))
+    assert api.delete(f"/api/tenant/members/{mia_in_two.pk}/", **olga).status_code == 204
+
+    assert api.get("/api/tenant/members/", **auth(mia_acme)).status_code in (401, 403)
+    assert token_introspect(raw=mia_acme["HTTP_AUTHORIZATION"][7:])["active"] is False
+
+
+def test_a_switch_racing_a_removal_issues_no_token_for_the_lost_tenant(
+    api, acme, mia_in_two, signed_in, monkeypatch
+):
+    """session_switch_tenant reads the membership before (and outside) the transaction that
+    re-scopes the session and never re-checks it; a removal landing in between revokes nothing
+    (the session is still scoped to globex) and the switch then hands out an acme token."""
+    mia_globex = signed_in("mia@example.com", tenant="globex")
+    olga = Membership.objects.get(tenant=acme, role__name="owner").user
+    real = services.membership_get_by_slug
+
+    def read_then_removed(**kwargs):
+        found = real(**kwargs)
+        services.member_remove(actor=olga, tenant_id=acme.pk, user_id=mia_in_two.pk, client=NOWHERE)
+        return found
+
+    monkeypatch.setattr(services, "membership_get_by_slug", read_then_removed)
+    response = api.post(
+        "/api/auth/tenant/switch/", {"tenant": "acme"}, format="json", **auth(mia_globex)
+    )
+    assert not Membership.objects.filter(tenant=acme, user=mia_in_two).exists()
+    if response.status_code == 200:
+        acme_token = {"HTTP_AUTHORIZATION": f"Bearer {response.json()['access']}"}
+        assert claims(acme_token)["tenant"] == "acme"
+        # the minted acme token must not be usable at the IAM
+        assert api.get("/api/tenant/", **acme_token).status_code in (401, 403)
+
+
+def test_deactivating_a_tenant_cuts_its_tokens_at_the_iam(api, acme, make_member, signed_in):
+    """Deactivation makes the next refresh fail, but the IAM keeps serving tenant-scoped reads
+    (members, invitations, GET /api/tenant/) and introspection keeps answering active with the
+    dead tenant's claims for the rest of the access token's lifetime. Nothing documents it."""
+    make_member("adam@example.com", acme, "admin")
+    adam = signed_in("adam@example.com")
+    Tenant.objects.filter(pk=acme.pk).update(is_active=False)
+    assert api.get("/api/tenant/members/", **auth(adam)).status_code in (401, 403)
+    assert token_introspect(raw=adam["HTTP_AUTHORIZATION"][7:])["active"] is False
