@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--revoke",
             metavar="KID",
-            help="Emergency: unpublish one key at once. Write --revoke=KID (kids may start with -).",
+            help="Emergency: unpublish one key now. Write --revoke=KID (kids may start with -).",
         )
         parser.add_argument("--list", action="store_true", help="Only list the keys.")
 
