@@ -111,6 +111,10 @@ def iam_env() -> dict[str, str]:
         "IAM_THROTTLE_LOGIN_IP": "100000/min",
         "IAM_THROTTLE_LOGIN_ACCOUNT": "100000/min",
         "IAM_THROTTLE_REFRESH": "1000000/min",
+        # production checks: a real mailer (never used here) and an https front end
+        "EMAIL_URL": "smtp://127.0.0.1:2525",
+        "IAM_FRONTEND_URL": "https://app.example.com",
+        "IAM_TASKS_BACKEND": "database",
     }
 
 
