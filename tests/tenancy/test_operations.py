@@ -90,3 +90,21 @@ def test_the_middleware_sets_request_tenant_lazily(client, django_assert_num_que
     Tenant.objects.create(name="Acme", slug="acme")
     with django_assert_num_queries(0):
         assert client.get("/healthz").status_code == 200  # nothing read it: no query
+
+
+def test_removing_a_membership_in_the_admin_ends_its_sessions(api, keys):
+    from tests.conftest import PASSWORD
+
+    tenant = Tenant.objects.create(name="Acme", slug="acme")
+    user = User.objects.create_user(email="m@example.com", password=PASSWORD, email_verified=True)
+    membership = Membership.objects.create(
+        tenant=tenant, user=user, role=Role.objects.get(name="member")
+    )
+    body = api.post(
+        "/api/auth/login/",
+        {"email": "m@example.com", "password": PASSWORD, "transport": "body"},
+        format="json",
+    ).json()
+    membership.delete()  # what the admin's delete does
+    me = api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {body['access']}")
+    assert me.status_code == 401

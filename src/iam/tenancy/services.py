@@ -201,7 +201,16 @@ def member_remove(*, actor: User, tenant_id: Any, user_id: Any, client: ClientIn
         target.delete()
         event = AuditEventType.MEMBER_LEFT if leaving else AuditEventType.MEMBER_REMOVED
         _audit(event, actor=actor, tenant_id=tenant_id, client=client, member=str(user_id))
-    sessions_revoke_for_user(
+    membership_sessions_end(user_id=user_id, tenant_id=tenant_id, client=client)
+
+
+def membership_sessions_end(
+    *, user_id: Any, tenant_id: Any, client: ClientInfo | None = None
+) -> int:
+    """A membership ended: revoke the user's sessions scoped to that tenant, and those that
+    switched away from a tenant within the last access-token lifetime (they may still hold an
+    access token for it). Also run for removals outside the API (admin, shell; see signals)."""
+    return sessions_revoke_for_user(
         user_id=user_id,
         reason=RevokeReason.MEMBERSHIP_REMOVED,
         client=client,
