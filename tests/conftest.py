@@ -118,3 +118,53 @@ def link_token(message: Any) -> str:
     found = re.search(r"token=([^\s\"<&]+)", message.body)
     assert found, message.body
     return unquote(found.group(1))
+
+
+class SmtpInbox:
+    """What a real SMTP server on loopback received (aiosmtpd handler)."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+    def text_bodies(self) -> list[Any]:
+        """The text part of each mail, as objects with ``.body`` (for ``link_token``)."""
+        from email import message_from_bytes, policy
+        from types import SimpleNamespace
+
+        return [
+            SimpleNamespace(
+                body=message_from_bytes(e.content, policy=policy.default)
+                .get_body(preferencelist=("plain",))
+                .get_content()
+            )
+            for e in self.envelopes
+        ]
+
+
+@pytest.fixture
+def smtp_inbox(settings: Any) -> Iterator[SmtpInbox]:
+    """A real SMTP server on 127.0.0.1 that the default mailer sends to."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    inbox = SmtpInbox()
+    with socket.socket() as probe:  # a free port (aiosmtpd cannot start on port 0)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 5},
+        }
+    }
+    try:
+        yield inbox
+    finally:
+        controller.stop()

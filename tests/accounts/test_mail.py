@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import socket
-from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
 
@@ -126,42 +123,13 @@ def test_operators_can_override_the_templates(user, settings, tmp_path: Path):
     assert "Acme ID" in message.alternatives[0].content  # the HTML part keeps the default
 
 
-def test_register_mail_verify_login_through_a_real_smtp_server(api, keys, settings):
+def test_register_mail_verify_login_through_a_real_smtp_server(api, keys, smtp_inbox):
     """End to end over SMTP on loopback: register -> the mail arrives -> verify -> login."""
-
-    class Inbox:
-        def __init__(self):
-            self.messages = []
-
-        async def handle_DATA(self, server, session, envelope):
-            self.messages.append(envelope)
-            return "250 OK"
-
-    inbox = Inbox()
-    with socket.socket() as probe:  # a free port (aiosmtpd cannot start on port 0)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        settings.MAILERS = {
-            "default": {
-                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 5},
-            }
-        }
-        assert api.post("/api/auth/register/", REGISTER, format="json").status_code == 201
-    finally:
-        controller.stop()
-    [envelope] = inbox.messages
+    assert api.post("/api/auth/register/", REGISTER, format="json").status_code == 201
+    [envelope] = smtp_inbox.envelopes
     assert envelope.rcpt_tos == ["bob@example.com"]
-    parsed = message_from_bytes(envelope.content, policy=policy.default)
-    text = parsed.get_body(preferencelist=("plain",)).get_content()
-
-    class Mail:
-        body = text
-
-    token = link_token(Mail)
+    [mail] = smtp_inbox.text_bodies()
+    token = link_token(mail)
     assert api.post("/api/auth/verify-email/", {"token": token}, format="json").status_code == 200
     login = api.post("/api/auth/login/", {**REGISTER, "transport": "body"}, format="json")
     assert login.status_code == 200

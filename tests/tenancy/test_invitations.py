@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-from email import message_from_bytes, policy
-
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from iam.accounts.models import User
@@ -142,40 +138,14 @@ def test_a_member_without_invite_permission_cannot_invite(api, acme, make_member
     assert response.json()["code"] == "missing_permission"
 
 
-def test_invitation_mail_over_a_real_smtp_server(api, acme, admin_headers, settings, make_member,
-                                                 signed_in):  # fmt: skip
-    class Inbox:
-        def __init__(self):
-            self.messages = []
-
-        async def handle_DATA(self, server, session, envelope):
-            self.messages.append(envelope)
-            return "250 OK"
-
-    inbox = Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        settings.MAILERS = {
-            "default": {
-                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 5},
-            }
-        }
-        assert invite(api, admin_headers).status_code == 201
-    finally:
-        controller.stop()
-    [envelope] = inbox.messages
+def test_invitation_mail_over_a_real_smtp_server(
+    api, acme, admin_headers, make_member, signed_in, smtp_inbox
+):
+    assert invite(api, admin_headers).status_code == 201
+    [envelope] = smtp_inbox.envelopes
     assert envelope.rcpt_tos == ["new@example.com"]
-    parsed = message_from_bytes(envelope.content, policy=policy.default)
-
-    class Mail:
-        body = parsed.get_body(preferencelist=("plain",)).get_content()
-
+    [mail] = smtp_inbox.text_bodies()
     make_member("new@example.com")
-    response = accept(api, auth(signed_in("new@example.com")), link_token(Mail))
+    response = accept(api, auth(signed_in("new@example.com")), link_token(mail))
     assert response.status_code == 200
     assert Membership.objects.filter(user__email="new@example.com", tenant=acme).exists()

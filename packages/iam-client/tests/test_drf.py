@@ -6,9 +6,6 @@ import time
 from typing import Any
 
 import pytest
-
-pytest.importorskip("rest_framework")
-
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from kit import AUDIENCE, ISSUER, sign, user_claims

@@ -4,7 +4,11 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from iam.oauth.models import ServiceClient
-from iam.oauth.services import CLIENT_ID_PREFIX, _hash, service_client_rotate_secret
+from iam.oauth.services import (
+    service_client_id_new,
+    service_client_rotate_secret,
+    service_client_secret_new,
+)
 
 
 @admin.register(ServiceClient)
@@ -17,11 +21,8 @@ class ServiceClientAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: ServiceClient, form: Any, change: bool) -> None:
         if not change:  # a new client: make its id and secret, show the secret once
-            import secrets
-
-            secret = secrets.token_urlsafe(32)
-            obj.client_id = CLIENT_ID_PREFIX + secrets.token_hex(12)
-            obj.secret_hash = _hash(secret)
+            obj.client_id = service_client_id_new()
+            secret, obj.secret_hash = service_client_secret_new()
             super().save_model(request, obj, form, change)
             messages.warning(
                 request,

@@ -53,6 +53,16 @@ def _hash(secret: str) -> str:
     return sha256_hex(secret)
 
 
+def service_client_secret_new() -> tuple[str, str]:
+    """``(secret, its stored hash)``: 256 random bits."""
+    secret = secrets.token_urlsafe(32)
+    return secret, _hash(secret)
+
+
+def service_client_id_new() -> str:
+    return CLIENT_ID_PREFIX + secrets.token_hex(12)
+
+
 def service_client_create(
     *,
     name: str,
@@ -62,11 +72,11 @@ def service_client_create(
     can_introspect: bool = False,
 ) -> tuple[ServiceClient, str]:
     """A new client and its secret (shown once; only its hash is kept)."""
-    secret = secrets.token_urlsafe(32)
+    secret, secret_hash = service_client_secret_new()
     client = ServiceClient.objects.create(
-        client_id=CLIENT_ID_PREFIX + secrets.token_hex(12),
+        client_id=service_client_id_new(),
         name=name,
-        secret_hash=_hash(secret),
+        secret_hash=secret_hash,
         allowed_audiences=sorted(set(audiences)),
         allowed_scopes=sorted(set(scopes or [])),
         tenant=tenant,
@@ -78,8 +88,7 @@ def service_client_create(
 
 def service_client_rotate_secret(*, client: ServiceClient) -> str:
     """A new secret; the old one stops working at once."""
-    secret = secrets.token_urlsafe(32)
-    client.secret_hash = _hash(secret)
+    secret, client.secret_hash = service_client_secret_new()
     client.secret_rotated_at = timezone.now()
     client.save(update_fields=["secret_hash", "secret_rotated_at"])
     audit_record(

@@ -84,6 +84,20 @@ def _owners_left(tenant_id: Any) -> int:
     ).count()
 
 
+def _member_locked(*, tenant_id: Any, user_id: Any) -> Membership:
+    """The member of this tenant (only this tenant's rows), locked, else 404."""
+    target = (
+        Membership.objects.for_tenant(tenant_id)
+        .select_related("role")
+        .select_for_update(of=("self",))
+        .filter(user_id=user_id)
+        .first()
+    )
+    if target is None:
+        raise NotFound("No such member.")
+    return target
+
+
 def _tenant_lock(tenant_id: Any) -> None:
     """Serialise membership changes of one tenant (the last-owner rule reads other rows)."""
     Tenant.objects.select_for_update().filter(pk=tenant_id).first()
@@ -148,15 +162,7 @@ def member_role_change(
     with transaction.atomic():
         _tenant_lock(tenant_id)
         mine = _actor_membership(actor=actor, tenant_id=tenant_id, needs="members.manage")
-        target = (
-            Membership.objects.for_tenant(tenant_id)
-            .select_related("role")
-            .select_for_update(of=("self",))
-            .filter(user_id=user_id)
-            .first()
-        )
-        if target is None:
-            raise NotFound("No such member.")
+        target = _member_locked(tenant_id=tenant_id, user_id=user_id)
         if role.rank > mine.role.rank or target.role.rank > mine.role.rank:
             raise RoleAboveOwn()
         if target.role.name == OWNER and role.name != OWNER and _owners_left(tenant_id) <= 1:
@@ -185,15 +191,7 @@ def member_remove(*, actor: User, tenant_id: Any, user_id: Any, client: ClientIn
         mine = _actor_membership(
             actor=actor, tenant_id=tenant_id, needs=None if leaving else "members.manage"
         )
-        target = (
-            Membership.objects.for_tenant(tenant_id)
-            .select_related("role")
-            .select_for_update(of=("self",))
-            .filter(user_id=user_id)
-            .first()
-        )
-        if target is None:
-            raise NotFound("No such member.")
+        target = _member_locked(tenant_id=tenant_id, user_id=user_id)
         if not leaving and target.role.rank > mine.role.rank:
             raise RoleAboveOwn()
         if target.role.name == OWNER and _owners_left(tenant_id) <= 1:
