@@ -56,7 +56,7 @@ if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off.")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "iam.mfa.admin_apps.IAMAdminConfig",  # django.contrib.admin with a second factor at login
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "iam.authn",
     "iam.tenancy",
     "iam.oauth",
+    "iam.mfa",
     "django_tasks_db",
 ]
 
@@ -276,6 +277,8 @@ REST_FRAMEWORK = {
         "password_check": env.str("IAM_THROTTLE_PASSWORD_CHECK", default="5/min"),
         # OAuth endpoints (client authentication) per client IP
         "oauth_ip": env.str("IAM_THROTTLE_OAUTH_IP", default="120/min"),
+        # wrong second-factor codes per user (login, disable, backup-code regeneration)
+        "mfa_code": env.str("IAM_THROTTLE_MFA_CODE", default="5/min"),
     },
 }
 
@@ -341,6 +344,14 @@ IAM_FRONTEND_INVITATION_PATH = env.str(
 )
 # Client-credentials (service) access tokens.
 IAM_SERVICE_TOKEN_LIFETIME = env.int("IAM_SERVICE_TOKEN_LIFETIME", default=15 * 60)
+# Two-factor authentication (TOTP + backup codes).
+IAM_MFA_TOTP_ISSUER = env.str("IAM_MFA_TOTP_ISSUER", default="") or IAM_PRODUCT_NAME
+IAM_MFA_TOKEN_TTL = env.int("IAM_MFA_TOKEN_TTL", default=300)  # the login's mfa_token
+IAM_MFA_TOKEN_MAX_ATTEMPTS = env.int("IAM_MFA_TOKEN_MAX_ATTEMPTS", default=5)
+# Turning MFA on or off (or an operator reset) ends the account's other sessions.
+IAM_MFA_REVOKE_OTHER_SESSIONS = env.bool("IAM_MFA_REVOKE_OTHER_SESSIONS", default=True)
+# Starting an authenticator setup in a session signed in longer ago than this needs the password.
+IAM_MFA_REAUTH_AGE = env.int("IAM_MFA_REAUTH_AGE", default=300)
 IAM_DEV_MODE = DEBUG  # auto-creates the first signing key; never on in production
 
 # --- logging --------------------------------------------------------------------------------

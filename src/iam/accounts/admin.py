@@ -1,6 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from iam.accounts.models import User
 
@@ -32,6 +34,22 @@ class UserAdmin(DjangoUserAdmin):
         ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
     )
+    actions = ["reset_mfa"]
+
+    @admin.action(description="Reset two-factor authentication (lost authenticator)")
+    def reset_mfa(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        from iam.authn.apis import client_info
+        from iam.mfa.services import mfa_reset
+
+        done = 0
+        for user in queryset:
+            done += mfa_reset(
+                user=user, actor=f"admin:{request.user.pk}", client=client_info(request)
+            )
+        self.message_user(
+            request, f"Two-factor authentication reset for {done} user(s).", messages.SUCCESS
+        )
+
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "username", "password1", "password2")}),
     )

@@ -30,6 +30,7 @@ from iam.core.exceptions import (
     PasswordRequired,
     UsernameTaken,
 )
+from iam.mfa.services import mfa_forget
 from iam.sessions.models import DeviceSession, RevokeReason
 from iam.sessions.services import ClientInfo, sessions_revoke_for_user
 from iam.tenancy.services import memberships_leave_all
@@ -301,4 +302,5 @@ def account_delete(*, user: User, password: str | None, client: ClientInfo) -> N
         _audit(AuditEventType.ACCOUNT_DELETED, client, user)
     sessions_revoke_for_user(user_id=user.pk, reason=RevokeReason.ACCOUNT_DELETED, client=client)
     DeviceSession.objects.filter(user_id=user.pk).delete()
+    mfa_forget(user_id=user.pk)
     account_mails_forget(user=user)  # queued or finished mail tasks may hold old addresses

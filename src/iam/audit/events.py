@@ -40,3 +40,12 @@ class AuditEventType(StrEnum):
     SERVICE_CLIENT_SECRET_ROTATED = "client:secret:rotated"  # noqa: S105
     SERVICE_CLIENT_AUTH_FAILED = "client:auth:failed"
     SERVICE_TOKEN_ISSUED = "client:token:issued"  # noqa: S105
+    # two-factor authentication
+    MFA_SETUP_STARTED = "user:mfa:setup_started"
+    MFA_ENABLED = "user:mfa:enabled"
+    MFA_DISABLED = "user:mfa:disabled"
+    MFA_RESET = "user:mfa:reset"
+    MFA_BACKUP_CODES_REGENERATED = "user:mfa:backup_codes_regenerated"
+    MFA_BACKUP_CODE_USED = "user:mfa:backup_code_used"
+    MFA_CODE_REJECTED = "user:mfa:code_rejected"
+    LOGIN_MFA_REQUIRED = "user:login:mfa_required"

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.middleware.csrf import get_token, rotate_token
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -15,7 +20,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from iam.accounts.serializers import UserSerializer, user_data
 from iam.authn.authentication import raw_access_token
 from iam.authn.csrf import enforce_csrf
-from iam.authn.flows import login_with_password
+from iam.authn.flows import login_with_password, login_with_second_factor
 from iam.authn.throttles import LoginAccountThrottle, LoginIPThrottle, login_account
 from iam.authn.transport import (
     clear_token_cookies,
@@ -26,6 +31,7 @@ from iam.authn.transport import (
 from iam.core.apis import NoStoreAPIView
 from iam.core.exceptions import IAMError, TokenInvalid
 from iam.core.http import client_ip, user_agent
+from iam.mfa.services import MfaChallengeStarted
 from iam.sessions.auth_state import session_user_for_access
 from iam.sessions.models import Transport
 from iam.sessions.services import (
@@ -84,6 +90,25 @@ def token_response(issued: IssuedTokens, *, extra: dict[str, Any] | None = None)
     return response
 
 
+class MfaRequiredOutput(serializers.Serializer):
+    mfa_required = serializers.BooleanField(help_text="always true")
+    mfa_token = serializers.CharField(help_text="opaque; give it to /api/auth/login/mfa/")
+    methods = serializers.ListField(child=serializers.ChoiceField(["totp", "backup_code"]))
+
+
+def mfa_required_response(challenge: MfaChallengeStarted) -> Response:
+    return Response(
+        {"mfa_required": True, "mfa_token": challenge.mfa_token, "methods": challenge.methods}
+    )
+
+
+def login_response(request: Request, issued: IssuedTokens) -> Response:
+    """Tokens by the session's transport, plus the user: what every completed login answers."""
+    if issued.session.transport != Transport.BODY:
+        rotate_token(request)  # a fresh CSRF token for the new browser session
+    return token_response(issued, extra={"user": user_data(issued.session.user)})
+
+
 class CsrfApi(PublicAuthAPIView):
     @extend_schema(responses={204: None}, summary="Set the CSRF cookie for browser clients")
     def get(self, request: Request) -> Response:
@@ -109,7 +134,11 @@ class LoginApi(PublicAuthAPIView):
     @extend_schema(
         request=LoginInput,
         responses={
-            200: LoginOutput,
+            200: PolymorphicProxySerializer(
+                component_name="LoginResult",
+                serializers=[LoginOutput, MfaRequiredOutput],
+                resource_type_field_name=None,
+            ),
             400: ERROR,
             401: OpenApiResponse(ERROR, description="invalid_credentials"),
             403: OpenApiResponse(ERROR, description="email_not_verified, not_a_member"),
@@ -120,19 +149,48 @@ class LoginApi(PublicAuthAPIView):
     def post(self, request: Request) -> Response:
         data = self.LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
-        transport = data.validated_data["transport"]
-        issued = login_with_password(
+        result = login_with_password(
             user=login_account(request, data.validated_data["identifier"]),
             password=data.validated_data["password"],
-            transport=transport,
+            transport=data.validated_data["transport"],
             client=client_info(request),
             tenant_slug=data.validated_data.get("tenant"),
             tenant_requested=requested_tenant(request._request),
             tenant_asked=tenant_asked(request._request),
         )
-        if transport != Transport.BODY:
-            rotate_token(request)  # a fresh CSRF token for the new browser session
-        return token_response(issued, extra={"user": user_data(issued.session.user)})
+        if isinstance(result, MfaChallengeStarted):
+            return mfa_required_response(result)
+        return login_response(request, result)
+
+
+class LoginMfaApi(PublicAuthAPIView):
+    """The second step of a login with MFA on. Wrong codes are limited per user
+    (``IAM_THROTTLE_MFA_CODE``) and per ``mfa_token`` (``IAM_MFA_TOKEN_MAX_ATTEMPTS``)."""
+
+    class LoginMfaInput(serializers.Serializer):
+        mfa_token = serializers.CharField(max_length=256)
+        code = serializers.CharField(max_length=64, help_text="TOTP code or backup code")
+
+    @extend_schema(
+        request=LoginMfaInput,
+        responses={
+            200: LoginApi.LoginOutput,
+            400: OpenApiResponse(ERROR, description="invalid_code"),
+            401: OpenApiResponse(ERROR, description="mfa_token_invalid"),
+            403: OpenApiResponse(ERROR, description="not_a_member"),
+            429: OpenApiResponse(ERROR, description="throttled"),
+        },
+        summary="Complete a login with the second factor; answers like a password login",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.LoginMfaInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = login_with_second_factor(
+            mfa_token=data.validated_data["mfa_token"],
+            code=data.validated_data["code"],
+            client=client_info(request),
+        )
+        return login_response(request, issued)
 
 
 class RefreshApi(PublicAuthAPIView):
@@ -238,13 +296,24 @@ class CompatTokenObtainApi(PublicAuthAPIView):
 
     @extend_schema(
         request=CredentialsInput,
-        responses={200: TokenPair, 401: ERROR, 403: ERROR, 429: ERROR},
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="TokenPairOrMfa",
+                serializers=[TokenPair, MfaRequiredOutput],
+                resource_type_field_name=None,
+            ),
+            401: ERROR,
+            403: ERROR,
+            429: ERROR,
+        },
         summary="SimpleJWT-compatible: obtain an access/refresh pair",
+        description="For a user with MFA on this answers like /api/auth/login/ "
+        "(`mfa_required`); /api/auth/login/mfa/ then returns the pair (body transport).",
     )
     def post(self, request: Request) -> Response:
         data = CredentialsInput(data=request.data)
         data.is_valid(raise_exception=True)
-        issued = login_with_password(
+        result = login_with_password(
             user=login_account(request, data.validated_data["identifier"]),
             password=data.validated_data["password"],
             transport=Transport.BODY,
@@ -252,7 +321,9 @@ class CompatTokenObtainApi(PublicAuthAPIView):
             tenant_requested=requested_tenant(request._request),
             tenant_asked=tenant_asked(request._request),
         )
-        return Response({"access": issued.access, "refresh": issued.refresh})
+        if isinstance(result, MfaChallengeStarted):
+            return mfa_required_response(result)
+        return Response({"access": result.access, "refresh": result.refresh})
 
 
 class CompatTokenRefreshApi(PublicAuthAPIView):

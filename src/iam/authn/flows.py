@@ -11,6 +11,7 @@ from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
 from iam.core.exceptions import EmailNotVerified, InvalidCredentials, NotTenantMember
+from iam.mfa.services import MfaChallengeStarted, mfa_challenge_pass, mfa_challenge_start
 from iam.sessions.models import Transport
 from iam.sessions.services import ClientInfo, IssuedTokens, session_issue, session_open
 from iam.tenancy.context import TenantRef
@@ -60,8 +61,9 @@ def login_with_password(
     tenant_slug: str | None = None,
     tenant_requested: TenantRef | None = None,
     tenant_asked: bool = False,
-) -> IssuedTokens:
-    """Check the password and open a session.
+) -> IssuedTokens | MfaChallengeStarted:
+    """Check the password and open a session, or, for a user with MFA on, start the second
+    step (no tokens yet).
 
     Unknown account, wrong password and inactive account give the same answer after the same work
     (a full password hash), so the answer does not tell whether an account exists. Only a caller
@@ -90,7 +92,50 @@ def login_with_password(
     except NotTenantMember:
         _fail(reason="not_a_member", client=client, user=user)
         raise
+    challenge = mfa_challenge_start(
+        user=user,
+        transport=transport,
+        tenant_id=membership.tenant_id if membership else None,
+        client=client,
+    )
+    if challenge is not None:
+        return challenge
+    return _login_complete(
+        user=user, membership=membership, transport=transport, client=client, amr=["pwd"]
+    )
 
+
+def login_with_second_factor(*, mfa_token: str, code: str, client: ClientInfo) -> IssuedTokens:
+    """The second step of a login for a user with MFA on: the code of the pending sign-in
+    ``mfa_token`` names, then a session exactly as a password-only login opens (``amr``
+    ``["pwd", "otp"]``; a backup code is a one-time password too)."""
+    passed = mfa_challenge_pass(mfa_token=mfa_token, code=code, client=client)
+    membership = None
+    if passed.tenant_id is not None:
+        membership = membership_get(user_id=passed.user.pk, tenant_id=passed.tenant_id)
+        if membership is None:
+            _fail(reason="not_a_member", client=client, user=passed.user)
+            raise NotTenantMember()
+    return _login_complete(
+        user=passed.user,
+        membership=membership,
+        transport=Transport(passed.transport),
+        client=client,
+        amr=["pwd", "otp"],
+        method=passed.method,
+    )
+
+
+def _login_complete(
+    *,
+    user: User,
+    membership: Membership | None,
+    transport: Transport,
+    client: ClientInfo,
+    amr: list[str],
+    method: str | None = None,
+) -> IssuedTokens:
+    """Every factor passed: open the device session and issue its first tokens."""
     with transaction.atomic():
         if membership is not None and not membership_locked(
             user_id=user.pk, tenant_id=membership.tenant_id
@@ -99,22 +144,25 @@ def login_with_password(
         session = session_open(
             user=user,
             transport=transport,
-            amr=["pwd"],
+            amr=amr,
             client=client,
             tenant_id=membership.tenant_id if membership else None,
         )
         user.last_login = timezone.now()
         User.objects.filter(pk=user.pk).update(last_login=user.last_login)
+        data = {
+            "transport": transport,
+            "amr": amr,
+            "tenant": membership.tenant.slug if membership else None,
+        }
+        if method is not None:
+            data["mfa_method"] = method
         audit_record(
             event=AuditEventType.LOGIN_SUCCEEDED,
             user_id=user.pk,
             session_id=session.pk,
             ip=client.ip,
             agent=client.user_agent,
-            data={
-                "transport": transport,
-                "amr": ["pwd"],
-                "tenant": membership.tenant.slug if membership else None,
-            },
+            data=data,
         )
     return session_issue(session=session, user=user, membership=membership)

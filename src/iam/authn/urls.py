@@ -7,10 +7,12 @@ from iam.tenancy.urls import auth_urlpatterns as tenancy_auth_urlpatterns
 urlpatterns = [
     path("csrf/", apis.CsrfApi.as_view(), name="auth-csrf"),
     path("login/", apis.LoginApi.as_view(), name="auth-login"),
+    path("login/mfa/", apis.LoginMfaApi.as_view(), name="auth-login-mfa"),
     path("refresh/", apis.RefreshApi.as_view(), name="auth-refresh"),
     path("verify/", apis.VerifyApi.as_view(), name="auth-verify"),
     path("logout/", apis.LogoutApi.as_view(), name="auth-logout"),
     path("me/", MeApi.as_view(), name="auth-me"),
+    path("mfa/", include("iam.mfa.urls")),
     path("", include("iam.sessions.urls")),
     path("", include("iam.accounts.urls")),
     path("", include(tenancy_auth_urlpatterns)),

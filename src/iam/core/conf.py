@@ -59,6 +59,11 @@ class IAMSettings:
     mail_budget_unsolicited: int
     invitation_ttl: timedelta
     frontend_invitation_path: str
+    mfa_totp_issuer: str
+    mfa_token_ttl: timedelta
+    mfa_token_max_attempts: int
+    mfa_revoke_other_sessions: bool
+    mfa_reauth_age: timedelta
 
 
 def _seconds(name: str) -> timedelta:
@@ -108,6 +113,11 @@ def get_iam_settings() -> IAMSettings:
         mail_budget_unsolicited=settings.IAM_MAIL_BUDGET_UNSOLICITED,
         invitation_ttl=_seconds("IAM_INVITATION_TTL"),
         frontend_invitation_path=settings.IAM_FRONTEND_INVITATION_PATH,
+        mfa_totp_issuer=settings.IAM_MFA_TOTP_ISSUER,
+        mfa_token_ttl=_seconds("IAM_MFA_TOKEN_TTL"),
+        mfa_token_max_attempts=settings.IAM_MFA_TOKEN_MAX_ATTEMPTS,
+        mfa_revoke_other_sessions=settings.IAM_MFA_REVOKE_OTHER_SESSIONS,
+        mfa_reauth_age=_seconds("IAM_MFA_REAUTH_AGE"),
     )
 
 

@@ -14,7 +14,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from iam.core.exceptions import IAMError
+from iam.core.exceptions import IAMError, Throttled
 
 log = logging.getLogger("iam.errors")
 
@@ -55,6 +55,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         response = Response(body, status=exc.status_code)
         if exc.status_code == 401:
             response["WWW-Authenticate"] = 'Bearer realm="api"'
+        if isinstance(exc, Throttled):
+            response["Retry-After"] = str(exc.retry_after)
         return response
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()

@@ -110,6 +110,48 @@ class PasswordRequired(IAMError):
     default_detail = "Give your current password to change this."
 
 
+class InvalidCode(IAMError):
+    """A wrong, replayed or already-used second-factor code (TOTP or backup code)."""
+
+    code = "invalid_code"
+    default_detail = "The code is not valid."
+
+
+class MfaTokenInvalid(AuthenticationFailed):
+    code = "mfa_token_invalid"
+    default_detail = "This sign-in attempt is not valid any more; sign in again."
+
+
+class MfaAlreadyEnabled(IAMError):
+    status_code = 409
+    code = "mfa_already_enabled"
+    default_detail = "Two-factor authentication is already on; turn it off first."
+
+
+class MfaNotEnabled(IAMError):
+    status_code = 409
+    code = "mfa_not_enabled"
+    default_detail = "Two-factor authentication is not on for this account."
+
+
+class MfaSetupRequired(IAMError):
+    status_code = 409
+    code = "mfa_setup_required"
+    default_detail = "Start the authenticator setup first."
+
+
+class Throttled(IAMError):
+    """Too many attempts; ``retry_after`` seconds until the next one is allowed."""
+
+    status_code = 429
+    code = "throttled"
+    default_detail = "Too many attempts; try again later."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, int(retry_after))
+
+
 class PermissionDenied(IAMError):
     status_code = 403
     code = "permission_denied"

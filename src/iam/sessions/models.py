@@ -59,4 +59,5 @@ class RevokeReason(models.TextChoices):
     ACCOUNT_DELETED = "account_deleted"
     MEMBERSHIP_REMOVED = "membership_removed"
     TENANT_DEACTIVATED = "tenant_deactivated"
+    MFA_CHANGED = "mfa_changed"  # two-factor turned on or off, or reset by an operator
     CLIENT_REVOKED = "client_revoked"  # RFC 7009 revocation by a service client
