@@ -260,6 +260,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["iam.authn.authentication.IAMAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["iam.core.parsers.StrictJSONParser"],
+    # Every API view counts per client IP (anonymous) or per user, unless it sets its own limits.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "iam.authn.throttles.AnonThrottle",
+        "iam.authn.throttles.UserThrottle",
+    ],
     # ASCII-escaped JSON: any input echoed in an error (even a lone surrogate) always renders.
     "UNICODE_JSON": False,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -267,6 +272,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "iam.core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("IAM_THROTTLE_ANON", default="100/hour"),
+        "user": env.str("IAM_THROTTLE_USER", default="1000/hour"),
+        # refreshes per device session
+        "refresh_session": env.str("IAM_THROTTLE_REFRESH_SESSION", default="10/min"),
         "login_ip": env.str("IAM_THROTTLE_LOGIN_IP", default="5/min"),
         "login_account": env.str("IAM_THROTTLE_LOGIN_ACCOUNT", default="5/min"),
         # mails an anonymous caller can trigger (register, resend, reset), per address and client
@@ -344,6 +353,13 @@ IAM_FRONTEND_INVITATION_PATH = env.str(
 )
 # Client-credentials (service) access tokens.
 IAM_SERVICE_TOKEN_LIFETIME = env.int("IAM_SERVICE_TOKEN_LIFETIME", default=15 * 60)
+# Progressive sign-in delays (iam.authn.lockout): after the free failures, each wrong password
+# locks the account (or IP) for BASE seconds, doubling, at most MAX; counters live WINDOW seconds.
+IAM_LOCKOUT_FREE_ATTEMPTS = env.int("IAM_LOCKOUT_FREE_ATTEMPTS", default=5)
+IAM_LOCKOUT_IP_FREE_ATTEMPTS = env.int("IAM_LOCKOUT_IP_FREE_ATTEMPTS", default=20)
+IAM_LOCKOUT_BASE_DELAY = env.int("IAM_LOCKOUT_BASE_DELAY", default=30)
+IAM_LOCKOUT_MAX_DELAY = env.int("IAM_LOCKOUT_MAX_DELAY", default=15 * 60)
+IAM_LOCKOUT_WINDOW = env.int("IAM_LOCKOUT_WINDOW", default=24 * 3600)
 # Two-factor authentication (TOTP + backup codes).
 IAM_MFA_TOTP_ISSUER = env.str("IAM_MFA_TOTP_ISSUER", default="") or IAM_PRODUCT_NAME
 IAM_MFA_TOKEN_TTL = env.int("IAM_MFA_TOKEN_TTL", default=300)  # the login's mfa_token

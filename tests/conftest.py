@@ -10,6 +10,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from iam.accounts.models import User
+from iam.core.ratelimit import ratelimit_cache
 from iam.sessions.auth_state import local_state
 from iam.tokens import services as key_services
 from iam.tokens.keys import key_ring_clear
@@ -37,6 +38,7 @@ def _isolated_process_state(
     access_token_cache.clear()
     local_state.drop()
     cache.clear()
+    ratelimit_cache.reset()
     yield
     key_ring_clear()
     access_token_cache.clear()

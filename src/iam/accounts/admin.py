@@ -34,7 +34,16 @@ class UserAdmin(DjangoUserAdmin):
         ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
     )
-    actions = ["reset_mfa"]
+    actions = ["reset_mfa", "unlock_login"]
+
+    @admin.action(description="Unlock sign-in (end the delays after failed passwords)")
+    def unlock_login(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        from iam.authn.apis import client_info
+        from iam.authn.services import login_unlock
+
+        for user in queryset:
+            login_unlock(actor=f"admin:{request.user.pk}", user=user, client=client_info(request))
+        self.message_user(request, f"Sign-in unlocked for {queryset.count()} user(s).")
 
     @admin.action(description="Reset two-factor authentication (lost authenticator)")
     def reset_mfa(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

@@ -15,7 +15,13 @@ from rest_framework.throttling import BaseThrottle
 from iam.accounts import services
 from iam.accounts.serializers import NormalizedEmailField, UserSerializer, user_data
 from iam.authn.apis import ERROR, PASSWORD_MAX, PublicAuthAPIView, client_info
-from iam.authn.throttles import AccountMailThrottle, PasswordCheckThrottle, RegisterIPThrottle
+from iam.authn.throttles import (
+    AccountMailThrottle,
+    AnonThrottle,
+    PasswordCheckThrottle,
+    RegisterIPThrottle,
+    UserThrottle,
+)
 from iam.authn.transport import clear_token_cookies
 from iam.core.apis import NoStoreAPIView
 
@@ -45,7 +51,7 @@ def _message(text: str, code: int = status.HTTP_200_OK) -> Response:
 
 
 class RegisterApi(PublicAuthAPIView):
-    throttle_classes = [RegisterIPThrottle, AccountMailThrottle]
+    throttle_classes = [AnonThrottle, RegisterIPThrottle, AccountMailThrottle]
 
     class RegisterInput(serializers.Serializer):
         email = NormalizedEmailField()
@@ -114,7 +120,7 @@ class EmailInput(serializers.Serializer):
 
 
 class VerifyEmailResendApi(PublicAuthAPIView):
-    throttle_classes = [AccountMailThrottle]
+    throttle_classes = [AnonThrottle, AccountMailThrottle]
 
     @extend_schema(
         request=EmailInput,
@@ -134,7 +140,7 @@ class VerifyEmailResendApi(PublicAuthAPIView):
 
 
 class PasswordResetApi(PublicAuthAPIView):
-    throttle_classes = [AccountMailThrottle]
+    throttle_classes = [AnonThrottle, AccountMailThrottle]
 
     @extend_schema(
         request=EmailInput,
@@ -181,7 +187,7 @@ class PasswordResetConfirmApi(PublicAuthAPIView):
 
 
 class PasswordChangeApi(NoStoreAPIView):
-    throttle_classes = [PasswordCheckThrottle]
+    throttle_classes = [UserThrottle, PasswordCheckThrottle]
 
     class PasswordChangeInput(serializers.Serializer):
         current_password = _password()
@@ -245,8 +251,8 @@ class MeApi(NoStoreAPIView):
 
     def get_throttles(self) -> list[BaseThrottle]:
         if self.request.method in ("PATCH", "DELETE"):
-            return [PasswordCheckThrottle()]
-        return []  # GET is the hot path
+            return [UserThrottle(), PasswordCheckThrottle()]
+        return [UserThrottle()]
 
     @extend_schema(responses={200: UserSerializer}, summary="The current user")
     def get(self, request: Request) -> Response:

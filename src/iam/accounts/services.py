@@ -23,6 +23,7 @@ from iam.accounts.models import User
 from iam.accounts.selectors import email_taken, user_get_by_email
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
+from iam.authn.lockout import login_lockout_clear, user_account_key
 from iam.core.exceptions import (
     EmailTaken,
     InvalidPassword,
@@ -186,6 +187,8 @@ def password_reset_confirm(*, token: str, password: str, client: ClientInfo) -> 
         user.pending_email = ""  # whoever asked to move the address may be who is locked out now
         user.save(update_fields=["password", "email_verified", "pending_email", "updated_at"])
         _audit(AuditEventType.PASSWORD_RESET_COMPLETED, client, user)
+    # the owner proved the address: sign-in delays of the account end (IP counters stay)
+    login_lockout_clear(account_key=user_account_key(user.pk))
     sessions_revoke_for_user(user_id=user.pk, reason=RevokeReason.PASSWORD_RESET, client=client)
     return user
 

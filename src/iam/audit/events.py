@@ -49,3 +49,6 @@ class AuditEventType(StrEnum):
     MFA_BACKUP_CODE_USED = "user:mfa:backup_code_used"
     MFA_CODE_REJECTED = "user:mfa:code_rejected"
     LOGIN_MFA_REQUIRED = "user:login:mfa_required"
+    # abuse protection
+    LOGIN_LOCKED = "user:login:locked"
+    LOGIN_UNLOCKED = "user:login:unlocked"

@@ -21,7 +21,14 @@ from iam.accounts.serializers import UserSerializer, user_data
 from iam.authn.authentication import raw_access_token
 from iam.authn.csrf import enforce_csrf
 from iam.authn.flows import login_with_password, login_with_second_factor
-from iam.authn.throttles import LoginAccountThrottle, LoginIPThrottle, login_account
+from iam.authn.throttles import (
+    AnonThrottle,
+    LoginAccountThrottle,
+    LoginIPThrottle,
+    RefreshSessionThrottle,
+    login_account,
+    refresh_token_verified,
+)
 from iam.authn.transport import (
     clear_token_cookies,
     refresh_cookie,
@@ -60,6 +67,7 @@ class PublicAuthAPIView(NoStoreAPIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [AnonThrottle]
 
 
 class CredentialsInput(serializers.Serializer):
@@ -117,7 +125,7 @@ class CsrfApi(PublicAuthAPIView):
 
 
 class LoginApi(PublicAuthAPIView):
-    throttle_classes = [LoginIPThrottle, LoginAccountThrottle]
+    throttle_classes = [AnonThrottle, LoginIPThrottle, LoginAccountThrottle]
 
     class LoginInput(CredentialsInput):
         transport = serializers.ChoiceField(choices=Transport.choices, default=Transport.COOKIE)
@@ -151,6 +159,7 @@ class LoginApi(PublicAuthAPIView):
         data.is_valid(raise_exception=True)
         result = login_with_password(
             user=login_account(request, data.validated_data["identifier"]),
+            identifier=data.validated_data["identifier"],
             password=data.validated_data["password"],
             transport=data.validated_data["transport"],
             client=client_info(request),
@@ -194,6 +203,9 @@ class LoginMfaApi(PublicAuthAPIView):
 
 
 class RefreshApi(PublicAuthAPIView):
+    # a refresh carries a credential: limited per session, not by the anonymous per-IP limit
+    throttle_classes = [RefreshSessionThrottle]
+
     class RefreshInput(serializers.Serializer):
         refresh = serializers.CharField(required=False, max_length=8192)
 
@@ -211,7 +223,9 @@ class RefreshApi(PublicAuthAPIView):
             if raw is None:
                 raise TokenInvalid("No refresh token was presented.")
             enforce_csrf(request._request)
-        issued = session_rotate(raw_refresh=raw, client=client_info(request))
+        issued = session_rotate(
+            raw_refresh=raw, client=client_info(request), token=refresh_token_verified(request, raw)
+        )
         return token_response(issued)
 
 
@@ -288,7 +302,7 @@ class LogoutApi(PublicAuthAPIView):
 
 
 class CompatTokenObtainApi(PublicAuthAPIView):
-    throttle_classes = [LoginIPThrottle, LoginAccountThrottle]
+    throttle_classes = [AnonThrottle, LoginIPThrottle, LoginAccountThrottle]
 
     class TokenPair(serializers.Serializer):
         access = serializers.CharField()
@@ -315,6 +329,7 @@ class CompatTokenObtainApi(PublicAuthAPIView):
         data.is_valid(raise_exception=True)
         result = login_with_password(
             user=login_account(request, data.validated_data["identifier"]),
+            identifier=data.validated_data["identifier"],
             password=data.validated_data["password"],
             transport=Transport.BODY,
             client=client_info(request),
@@ -327,6 +342,8 @@ class CompatTokenObtainApi(PublicAuthAPIView):
 
 
 class CompatTokenRefreshApi(PublicAuthAPIView):
+    throttle_classes = [RefreshSessionThrottle]
+
     class CompatRefreshInput(serializers.Serializer):
         refresh = serializers.CharField(max_length=8192)
 
@@ -343,7 +360,9 @@ class CompatTokenRefreshApi(PublicAuthAPIView):
         data = self.CompatRefreshInput(data=request.data)
         data.is_valid(raise_exception=True)
         issued = session_rotate(
-            raw_refresh=data.validated_data["refresh"], client=client_info(request)
+            raw_refresh=data.validated_data["refresh"],
+            client=client_info(request),
+            token=refresh_token_verified(request, data.validated_data["refresh"]),
         )
         body = {"access": issued.access}
         if issued.refresh is not None:

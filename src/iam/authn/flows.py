@@ -9,6 +9,7 @@ from django.utils import timezone
 from iam.accounts.models import User
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
+from iam.authn.lockout import login_account_key, login_failure_record, login_lockout_check
 from iam.core.conf import iam_settings
 from iam.core.exceptions import EmailNotVerified, InvalidCredentials, NotTenantMember
 from iam.mfa.services import MfaChallengeStarted, mfa_challenge_pass, mfa_challenge_start
@@ -28,6 +29,23 @@ def _fail(*, reason: str, client: ClientInfo, user: User | None = None) -> None:
         agent=client.user_agent,
         data={"reason": reason},
     )
+
+
+def _wrong_password(
+    *, reason: str, client: ClientInfo, user: User | None, account_key: str
+) -> None:
+    """A failed guess: audited, counted towards the progressive delays (and their start
+    audited), then the one ``invalid_credentials`` answer."""
+    _fail(reason=reason, client=client, user=user)
+    for lock in login_failure_record(account_key=account_key, ip=client.ip):
+        audit_record(
+            event=AuditEventType.LOGIN_LOCKED,
+            user_id=user.pk if user and lock.scope == "account" else None,
+            ip=client.ip,
+            agent=client.user_agent,
+            data={"scope": lock.scope, "failures": lock.failures, "delay": lock.delay},
+        )
+    raise InvalidCredentials()
 
 
 def _tenant_for_login(
@@ -55,6 +73,7 @@ def _tenant_for_login(
 def login_with_password(
     *,
     user: User | None,
+    identifier: str,
     password: str,
     transport: Transport,
     client: ClientInfo,
@@ -69,13 +88,13 @@ def login_with_password(
     (a full password hash), so the answer does not tell whether an account exists. Only a caller
     who knows the password learns that the address is unverified.
     """
+    account_key = login_account_key(user, identifier)
+    login_lockout_check(account_key=account_key, ip=client.ip)  # before any hashing
     if user is None:
         make_password(password)  # the same hashing work as a real check
-        _fail(reason="unknown_account", client=client)
-        raise InvalidCredentials()
+        _wrong_password(reason="unknown_account", client=client, user=None, account_key=account_key)
     if not user.check_password(password):  # also upgrades an outdated hash (e.g. PBKDF2)
-        _fail(reason="bad_password", client=client, user=user)
-        raise InvalidCredentials()
+        _wrong_password(reason="bad_password", client=client, user=user, account_key=account_key)
     if not user.is_active:
         _fail(reason="inactive", client=client, user=user)
         raise InvalidCredentials()

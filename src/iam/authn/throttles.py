@@ -1,4 +1,6 @@
-"""Login rate limits, checked before any password hash is computed (DRF runs throttles first)."""
+"""Rate limits, DRF throttles counting in the shared cache (``iam.core.ratelimit``: per process
+while Redis is unreachable). Every limit answers ``429 throttled`` with ``Retry-After``. Throttles
+run before the view, so the login limits are checked before any password hash is computed."""
 
 from __future__ import annotations
 
@@ -6,19 +8,111 @@ from typing import Any
 
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
+from rest_framework_simplejwt.exceptions import TokenError
 
 from iam.accounts.models import User
 from iam.accounts.selectors import user_get_by_login
+from iam.authn.lockout import login_account_key
+from iam.core.conf import iam_settings
 from iam.core.crypto import sha256_hex
 from iam.core.http import client_ip
+from iam.core.ratelimit import ratelimit_cache
+from iam.tokens.tokens import RefreshToken
 
 
 class _LiveRateThrottle(SimpleRateThrottle):
-    """Reads its rate from settings at use (DRF freezes THROTTLE_RATES at import)."""
+    """Reads its rate from settings at use (DRF freezes THROTTLE_RATES at import) and counts in
+    the rate-limit cache."""
+
+    cache = ratelimit_cache
 
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class _WindowCounterThrottle(_LiveRateThrottle):
+    """A counter per fixed window instead of DRF's list of timestamps: two small cache calls
+    (``add`` + ``incr``) per request whatever the rate, for the high-volume limits. A burst at a
+    window's edge can reach twice the rate across the two windows."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        self.now = self.timer()
+        window = int(self.now // self.duration)
+        key = f"{self.key}:{window}"
+        self.cache.add(key, 0, self.duration + 1)
+        try:
+            count = self.cache.incr(key)
+        except ValueError:  # expired in between
+            self.cache.set(key, 1, self.duration + 1)
+            count = 1
+        self._retry_at = (window + 1) * self.duration
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        return max(1.0, self._retry_at - self.now)
+
+
+class AnonThrottle(_WindowCounterThrottle, AnonRateThrottle):
+    """Every API request without credentials, per client IP (``IAM_THROTTLE_ANON``)."""
+
+    scope = "anon"
+
+    def get_ident(self, request: Request) -> str:
+        return client_ip(request) or "unknown"  # never DRF's raw X-Forwarded-For
+
+
+class UserThrottle(_WindowCounterThrottle, UserRateThrottle):
+    """Every authenticated API request, per user (``IAM_THROTTLE_USER``)."""
+
+    scope = "user"
+
+    def get_ident(self, request: Request) -> str:
+        return client_ip(request) or "unknown"
+
+
+class RefreshSessionThrottle(_LiveRateThrottle):
+    """Refreshes per device session (``IAM_THROTTLE_REFRESH_SESSION``), keyed by the ``sid`` of a
+    refresh token whose signature checked out (a forged token cannot spend a victim's
+    allowance). The decoded token is kept on the request for the view."""
+
+    scope = "refresh_session"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        token = refresh_token_of(request)
+        if token is None:
+            return None  # the view refuses it; the anonymous limit still counts
+        return self.cache_format % {"scope": self.scope, "ident": str(token.get("sid"))}
+
+
+def refresh_token_of(request: Request) -> RefreshToken | None:
+    """The verified refresh token of the request (body ``refresh`` or the refresh cookie),
+    decoded once per request."""
+    memo = request._request.__dict__
+    if "_iam_refresh_token" not in memo:
+        data = request.data if isinstance(request.data, dict) else {}
+        raw = data.get("refresh")
+        if raw is None:
+            raw = request.COOKIES.get(iam_settings.refresh_cookie_name)
+        token = None
+        if isinstance(raw, str) and 0 < len(raw) <= 8192:
+            try:
+                token = RefreshToken(raw)
+            except TokenError:
+                token = None
+        memo["_iam_refresh_token"] = (raw, token)
+    return memo["_iam_refresh_token"][1]
+
+
+def refresh_token_verified(request: Request, raw: str) -> RefreshToken | None:
+    """The token ``refresh_token_of`` verified, if it is ``raw`` (else None: decode again)."""
+    memo = request._request.__dict__.get("_iam_refresh_token")
+    return memo[1] if memo is not None and memo[0] == raw else None
 
 
 class LoginIPThrottle(_LiveRateThrottle):
@@ -42,8 +136,7 @@ class LoginAccountThrottle(_LiveRateThrottle):
             identifier = str(identifier)
         if not isinstance(identifier, str) or not identifier.strip():
             return None
-        user = login_account(request, identifier)
-        ident = f"user:{user.pk}" if user else f"id:{sha256_hex(identifier.strip().casefold())}"
+        ident = login_account_key(login_account(request, identifier), identifier)
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 

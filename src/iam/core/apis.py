@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from iam.core.crypto import random_id
 from iam.core.exceptions import IAMError
+from iam.core.ratelimit import ratelimit_cache
 
 NO_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
 
@@ -36,6 +37,7 @@ class HealthzApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes: list = []  # probes of load balancers and orchestrators
 
     @extend_schema(
         responses={200: inline_serializer("Health", {"status": serializers.CharField()})}
@@ -49,6 +51,7 @@ class ReadyzApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes: list = []  # probes of load balancers and orchestrators
 
     @extend_schema(
         responses={
@@ -76,12 +79,19 @@ class ReadyzApi(APIView):
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"
+        degraded = None
         try:
             probe = random_id()
             cache.set("iam:readyz", probe, 10)
             checks["cache"] = "ok" if cache.get("iam:readyz") == probe else "error: mismatch"
         except Exception as exc:
-            checks["cache"] = f"error: {type(exc).__name__}"
+            # Still serving: rate limits count per process meanwhile (iam.core.ratelimit).
+            ratelimit_cache.probe()
+            checks["cache"] = f"degraded: {type(exc).__name__}"
+            degraded = (
+                "The shared cache is unreachable: rate limits count per process until it is "
+                "back, and revocations may answer 503 revocation_not_propagated."
+            )
         try:
             signing_key()
             checks["signing_key"] = "ok"
@@ -89,8 +99,11 @@ class ReadyzApi(APIView):
             checks["signing_key"] = f"error: {exc.code}"
         except Exception as exc:
             checks["signing_key"] = f"error: {type(exc).__name__}"
-        ready = all(value == "ok" for value in checks.values())
-        body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "checks": checks}
+        ready = all(value == "ok" or value.startswith("degraded") for value in checks.values())
         if not ready:
+            body: dict[str, Any] = {"status": "unavailable", "checks": checks}
             body.update(detail="A dependency is not ready.", code="not_ready")
-        return Response(body, status=200 if ready else 503)
+            return Response(body, status=503)
+        if degraded:
+            return Response({"status": "degraded", "checks": checks, "detail": degraded})
+        return Response({"status": "ok", "checks": checks})

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from iam.authn.apis import ERROR, PASSWORD_MAX, client_info
-from iam.authn.throttles import PasswordCheckThrottle
+from iam.authn.throttles import PasswordCheckThrottle, UserThrottle
 from iam.core.apis import NoStoreAPIView
 from iam.mfa import services
 from iam.mfa.selectors import mfa_status
@@ -56,7 +56,7 @@ class MfaStatusApi(NoStoreAPIView):
 
 
 class TotpSetupApi(NoStoreAPIView):
-    throttle_classes = [PasswordCheckThrottle]
+    throttle_classes = [UserThrottle, PasswordCheckThrottle]
 
     class SetupInput(serializers.Serializer):
         password = _password(
@@ -119,7 +119,7 @@ class TotpEnableApi(NoStoreAPIView):
 
 
 class TotpDisableApi(NoStoreAPIView):
-    throttle_classes = [PasswordCheckThrottle]
+    throttle_classes = [UserThrottle, PasswordCheckThrottle]
 
     class DisableInput(serializers.Serializer):
         password = _password()

@@ -10,10 +10,10 @@ import contextlib
 import time
 import uuid
 
-from django.core.cache import cache
 from rest_framework.settings import api_settings
 
 from iam.core.exceptions import Throttled
+from iam.core.ratelimit import ratelimit_cache as cache
 
 SCOPE = "mfa_code"
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -235,7 +235,9 @@ def _rotate_in_one_statement(
     return session
 
 
-def session_rotate(*, raw_refresh: str, client: ClientInfo) -> IssuedTokens:
+def session_rotate(
+    *, raw_refresh: str, client: ClientInfo, token: RefreshToken | None = None
+) -> IssuedTokens:
     """Exchange a refresh token for a new access token and a new refresh token.
 
     - the current token: rotated (one winner among concurrent uses);
@@ -243,10 +245,11 @@ def session_rotate(*, raw_refresh: str, client: ClientInfo) -> IssuedTokens:
       (two tabs refreshing at once);
     - any older token of the session: theft; the session is revoked and TokenReused raised.
     """
-    try:
-        token = RefreshToken(raw_refresh)
-    except TokenError as exc:
-        raise TokenInvalid() from exc
+    if token is None:  # else the caller already verified this very token
+        try:
+            token = RefreshToken(raw_refresh)
+        except TokenError as exc:
+            raise TokenInvalid() from exc
     jti, sid = token["jti"], token.get("sid")
     if connection.vendor == "postgresql":
         try:

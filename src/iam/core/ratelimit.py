@@ -1,0 +1,113 @@
+"""The cache that rate limits count in: the shared cache (Redis when ``REDIS_URL`` is set), or,
+while it is unreachable, a per-process fallback, so that the service keeps serving and every limit
+keeps applying, per process instead of across processes.
+
+The outage is logged once when it starts and once when it ends, and ``/readyz`` reports it
+(``ratelimit_cache_degraded``). After a failure the shared cache is tried again every
+``RETRY_SECONDS``, so a dead Redis costs one failed call per interval, not one per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
+
+log = logging.getLogger("iam.ratelimit")
+
+RETRY_SECONDS = 5.0
+
+
+class RateLimitCache:
+    def __init__(self) -> None:
+        self._local = LocMemCache("iam-ratelimit-fallback", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
+        self._lock = threading.Lock()
+        self._retry_at = 0.0
+        self._down_since: float | None = None
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if time.time() >= self._retry_at:
+            try:
+                result = getattr(caches["default"], name)(*args, **kwargs)
+            except ValueError:  # incr/decr of a missing key: an answer, not an outage
+                raise
+            except Exception as exc:
+                self._went_down(exc)
+            else:
+                if self._down_since is not None:
+                    self._came_back()
+                return result
+        return getattr(self._local, name)(*args, **kwargs)
+
+    def _went_down(self, exc: Exception) -> None:
+        with self._lock:
+            self._retry_at = time.time() + RETRY_SECONDS
+            if self._down_since is None:
+                self._down_since = time.time()
+                log.error(
+                    "shared cache unreachable (%s); rate limits fall back to per-process counters",
+                    type(exc).__name__,
+                    extra={"event": "ratelimit_cache_down"},
+                )
+
+    def _came_back(self) -> None:
+        with self._lock:
+            if self._down_since is None:
+                return
+            log.warning(
+                "shared cache reachable again after %.0f s; rate limits are shared again",
+                time.time() - self._down_since,
+                extra={"event": "ratelimit_cache_up"},
+            )
+            self._down_since = None
+            self._local.clear()
+
+    def degraded_since(self) -> float | None:
+        """When the shared cache became unreachable (epoch seconds), or None while it works."""
+        return self._down_since
+
+    def probe(self) -> bool:
+        """Try the shared cache now (readiness checks): True if it answers."""
+        self._retry_at = 0.0
+        self._call("get", "iam:ratelimit:probe")
+        return self._down_since is None
+
+    def reset(self) -> None:
+        """Forget the fallback state and counters (tests)."""
+        self._local.clear()
+        self._retry_at, self._down_since = 0.0, None
+
+    # the cache API the throttles use
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._call("get", key, default)
+
+    def set(self, key: str, value: Any, timeout: float | None = None) -> None:
+        self._call("set", key, value, timeout)
+
+    def add(self, key: str, value: Any, timeout: float | None = None) -> bool:
+        return self._call("add", key, value, timeout)
+
+    def incr(self, key: str, delta: int = 1) -> int:
+        return self._call("incr", key, delta)
+
+    def decr(self, key: str, delta: int = 1) -> int:
+        return self._call("decr", key, delta)
+
+    def touch(self, key: str, timeout: float | None = None) -> bool:
+        return self._call("touch", key, timeout)
+
+    def delete(self, key: str) -> bool:
+        return self._call("delete", key)
+
+    def delete_many(self, keys: list[str]) -> None:
+        self._call("delete_many", keys)
+
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        return self._call("get_many", keys)
+
+
+ratelimit_cache = RateLimitCache()
