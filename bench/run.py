@@ -110,7 +110,11 @@ def iam_env() -> dict[str, str]:
         "SECURE_SSL_REDIRECT": "false",
         "IAM_THROTTLE_LOGIN_IP": "100000/min",
         "IAM_THROTTLE_LOGIN_ACCOUNT": "100000/min",
-        "IAM_THROTTLE_REFRESH": "1000000/min",
+        "IAM_THROTTLE_REFRESH_SESSION": "1000000/min",
+        "IAM_THROTTLE_ANON": "100000000/hour",
+        "IAM_THROTTLE_USER": "100000000/hour",
+        "IAM_LOCKOUT_FREE_ATTEMPTS": "1000000",
+        "IAM_LOCKOUT_IP_FREE_ATTEMPTS": "1000000",
         # production checks: a real mailer (never used here) and an https front end
         "EMAIL_URL": "smtp://127.0.0.1:2525",
         "IAM_FRONTEND_URL": "https://app.example.com",

@@ -9,8 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -62,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -78,7 +81,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "iam.core.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -101,6 +107,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -242,10 +249,35 @@ IAM_COOKIE_SECURE = env.bool("IAM_COOKIE_SECURE", default=True)
 SESSION_COOKIE_SECURE = IAM_COOKIE_SECURE
 CSRF_COOKIE_SECURE = IAM_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Browser apps on other origins that may call the API with credentials (cookies): an explicit
+# list, never a wildcard (system check iam.E009). They are trusted for CSRF as well.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = True
+CORS_URLS_REGEX = r"^/(api/|\.well-known/).*$"
+CORS_ALLOW_HEADERS = (*default_headers, "x-tenant", "x-request-id")
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID"]
+CORS_PREFLIGHT_MAX_AGE = 600
+CSRF_TRUSTED_ORIGINS = [
+    *env.list("CSRF_TRUSTED_ORIGINS", default=[]),
+    *(o for o in CORS_ALLOWED_ORIGINS if o != "*"),
+]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (Django's own): the API answers JSON, the admin and the API docs are
+# served from here with nonces for their inline scripts and styles; nothing may frame any page.
+SECURE_CSP = {
+    "default-src": [CSP.NONE],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+}
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
@@ -368,14 +400,36 @@ IAM_MFA_TOKEN_MAX_ATTEMPTS = env.int("IAM_MFA_TOKEN_MAX_ATTEMPTS", default=5)
 IAM_MFA_REVOKE_OTHER_SESSIONS = env.bool("IAM_MFA_REVOKE_OTHER_SESSIONS", default=True)
 # Starting an authenticator setup in a session signed in longer ago than this needs the password.
 IAM_MFA_REAUTH_AGE = env.int("IAM_MFA_REAUTH_AGE", default=300)
+# Wrong codes in a row (over windows and mfa_tokens) before each further one delays the next
+# attempt (IAM_LOCKOUT_BASE_DELAY, doubling, at most IAM_MFA_MAX_DELAY seconds).
+IAM_MFA_FREE_FAILURES = env.int("IAM_MFA_FREE_FAILURES", default=10)
+IAM_MFA_MAX_DELAY = env.int("IAM_MFA_MAX_DELAY", default=3600)
 IAM_DEV_MODE = DEBUG  # auto-creates the first signing key; never on in production
 
 # --- logging --------------------------------------------------------------------------------
+# One JSON object per line in production (LOG_FORMAT=json, the default with DEBUG off), plain
+# text in development; every line carries the request id. Audit events are logged by
+# iam.audit.services with their type, user and session; request errors by django.request.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "iam.core.logging.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.security": {"level": "WARNING"}},
 }

@@ -73,6 +73,7 @@ class Stack:
             "IAM_FRONTEND_URL": "https://app.example.com",
             "IAM_THROTTLE_LOGIN_IP": "1000/min",
             "IAM_THROTTLE_LOGIN_ACCOUNT": "1000/min",
+            "IAM_THROTTLE_ANON": "100000/hour",
         }
         self.processes: list[subprocess.Popen] = []
 

@@ -36,7 +36,10 @@ class UserAdmin(DjangoUserAdmin):
     )
     actions = ["reset_mfa", "unlock_login"]
 
-    @admin.action(description="Unlock sign-in (end the delays after failed passwords)")
+    @admin.action(
+        description="Unlock sign-in (end the delays after failed passwords)",
+        permissions=["change"],
+    )
     def unlock_login(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         from iam.authn.apis import client_info
         from iam.authn.services import login_unlock
@@ -45,7 +48,10 @@ class UserAdmin(DjangoUserAdmin):
             login_unlock(actor=f"admin:{request.user.pk}", user=user, client=client_info(request))
         self.message_user(request, f"Sign-in unlocked for {queryset.count()} user(s).")
 
-    @admin.action(description="Reset two-factor authentication (lost authenticator)")
+    @admin.action(
+        description="Reset two-factor authentication (lost authenticator)",
+        permissions=["change"],
+    )
     def reset_mfa(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         from iam.authn.apis import client_info
         from iam.mfa.services import mfa_reset

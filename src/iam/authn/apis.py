@@ -322,7 +322,8 @@ class CompatTokenObtainApi(PublicAuthAPIView):
         },
         summary="SimpleJWT-compatible: obtain an access/refresh pair",
         description="For a user with MFA on this answers like /api/auth/login/ "
-        "(`mfa_required`); /api/auth/login/mfa/ then returns the pair (body transport).",
+        "(`mfa_required`); /api/auth/login/mfa/ then answers with the login body "
+        "(`access`, `refresh`, `token_type`, `expires_in`, `user`).",
     )
     def post(self, request: Request) -> Response:
         data = CredentialsInput(data=request.data)

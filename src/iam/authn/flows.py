@@ -12,7 +12,12 @@ from iam.audit.services import audit_record
 from iam.authn.lockout import login_account_key, login_failure_record, login_lockout_check
 from iam.core.conf import iam_settings
 from iam.core.exceptions import EmailNotVerified, InvalidCredentials, NotTenantMember
-from iam.mfa.services import MfaChallengeStarted, mfa_challenge_pass, mfa_challenge_start
+from iam.mfa.services import (
+    MfaChallengeStarted,
+    mfa_challenge_pass,
+    mfa_challenge_start,
+    user_lock,
+)
 from iam.sessions.models import Transport
 from iam.sessions.services import ClientInfo, IssuedTokens, session_issue, session_open
 from iam.tenancy.context import TenantRef
@@ -108,20 +113,39 @@ def login_with_password(
             tenant_requested=tenant_requested,
             tenant_asked=tenant_asked,
         )
+        tenant_refused = False
     except NotTenantMember:
-        _fail(reason="not_a_member", client=client, user=user)
-        raise
-    challenge = mfa_challenge_start(
-        user=user,
-        transport=transport,
-        tenant_id=membership.tenant_id if membership else None,
-        client=client,
-    )
-    if challenge is not None:
-        return challenge
-    return _login_complete(
-        user=user, membership=membership, transport=transport, client=client, amr=["pwd"]
-    )
+        membership, tenant_refused = None, True
+    checked_password = user.password
+    with transaction.atomic():
+        # Sign-ins and MFA changes of this user take turns: MFA turned on (or the password
+        # changed) while this request ran is seen here, not slipped past.
+        user_lock(user_id=user.pk)
+        current = User.objects.filter(pk=user.pk).values_list("password", "is_active").first()
+        refusal = "changed_meanwhile" if current != (checked_password, True) else None
+        if refusal is None:
+            challenge = mfa_challenge_start(
+                user=user,
+                transport=transport,
+                tenant_id=membership.tenant_id if membership else None,
+                tenant_refused=tenant_refused,
+                client=client,
+            )
+            if challenge is not None:
+                return challenge
+            if not tenant_refused:
+                return _login_complete(
+                    user=user,
+                    membership=membership,
+                    transport=transport,
+                    client=client,
+                    amr=["pwd"],
+                )
+            refusal = "not_a_member"
+    _fail(reason=refusal, client=client, user=user)  # after the block: the audit row stays
+    if refusal == "not_a_member":
+        raise NotTenantMember()
+    raise InvalidCredentials()
 
 
 def login_with_second_factor(*, mfa_token: str, code: str, client: ClientInfo) -> IssuedTokens:
@@ -129,6 +153,9 @@ def login_with_second_factor(*, mfa_token: str, code: str, client: ClientInfo) -
     ``mfa_token`` names, then a session exactly as a password-only login opens (``amr``
     ``["pwd", "otp"]``; a backup code is a one-time password too)."""
     passed = mfa_challenge_pass(mfa_token=mfa_token, code=code, client=client)
+    if passed.tenant_refused:
+        _fail(reason="not_a_member", client=client, user=passed.user)
+        raise NotTenantMember()
     membership = None
     if passed.tenant_id is not None:
         membership = membership_get(user_id=passed.user.pk, tenant_id=passed.tenant_id)

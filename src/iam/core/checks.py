@@ -73,6 +73,20 @@ def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
                     id="iam.W002",
                 )
             )
+    origins = list(getattr(settings, "CORS_ALLOWED_ORIGINS", []))
+    if getattr(settings, "CORS_ALLOW_ALL_ORIGINS", False) or "*" in origins:
+        errors.append(
+            Error(
+                "CORS with credentials must list its origins: a wildcard would let any site use "
+                "a signed-in user's cookies.",
+                hint="Set CORS_ALLOWED_ORIGINS to the exact origins of your browser apps.",
+                id="iam.E009",
+            )
+        )
+    if getattr(settings, "CORS_ALLOWED_ORIGIN_REGEXES", []):
+        errors.append(
+            Error("Use CORS_ALLOWED_ORIGINS (exact origins), not patterns.", id="iam.E009")
+        )
     if not 64 <= conf.password_max_length <= 4096:
         errors.append(
             Error(

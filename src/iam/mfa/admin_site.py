@@ -21,35 +21,57 @@ from iam.core.exceptions import IAMError
 MFA_PASSED = "iam_admin_mfa_passed"
 
 
+class _NoEchoInput(forms.TextInput):
+    """A one-time code is never written back into the page (a failed attempt's code may still
+    be unused)."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
 class MfaAdminAuthenticationForm(AdminAuthenticationForm):
+    """Password, then the second factor for staff with MFA on; wrong passwords count towards the
+    same sign-in delays as the API's login (``iam.authn.lockout``), checked before hashing."""
+
     code = forms.CharField(
         label="Two-factor code",
         required=False,
         max_length=64,
         help_text="From your authenticator app, or a backup code (only if two-factor is on).",
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}),
+        widget=_NoEchoInput(attrs={"autocomplete": "one-time-code"}),
     )
 
     mfa_passed = False
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()  # password check and staff check first
-        user = self.get_user()
-        if user is None:
-            return cleaned
+        from iam.accounts.selectors import user_get_by_login
         from iam.authn.apis import client_info
+        from iam.authn.lockout import login_account_key, login_failure_record, login_lockout_check
         from iam.mfa.selectors import mfa_enabled
         from iam.mfa.services import mfa_code_verify
         from iam.sessions.services import ClientInfo
 
-        if not mfa_enabled(user_id=user.pk):
+        client = client_info(self.request) if self.request else ClientInfo(None, "")
+        identifier = str(self.cleaned_data.get("username") or "")
+        account_key = login_account_key(user_get_by_login(identifier=identifier), identifier)
+        try:
+            login_lockout_check(account_key=account_key, ip=client.ip)
+        except IAMError as exc:
+            raise forms.ValidationError(exc.detail, code=exc.code) from exc
+        try:
+            cleaned = super().clean()  # password check and staff check
+        except forms.ValidationError as exc:
+            if exc.code == "invalid_login":
+                login_failure_record(account_key=account_key, ip=client.ip)
+            raise
+        user = self.get_user()
+        if user is None or not mfa_enabled(user_id=user.pk):
             return cleaned
         code = (self.cleaned_data.get("code") or "").strip()
         if not code:
             raise forms.ValidationError(
                 "Enter the code from your authenticator app.", code="mfa_required"
             )
-        client = client_info(self.request) if self.request else ClientInfo(None, "")
         try:
             mfa_code_verify(user_id=user.pk, code=code, client=client, purpose="admin_login")
         except IAMError as exc:

@@ -63,6 +63,8 @@ class MfaChallenge(models.Model):
     tenant = models.ForeignKey(
         "iam_tenancy.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # the tenant asked for at the password step is not one of the user's: refused after the code
+    tenant_refused = models.BooleanField(default=False)
     password_fingerprint = models.CharField(max_length=64, editable=False)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)

@@ -12,7 +12,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NoReturn
 
 from django.db import transaction
 from django.db.models import Q
@@ -40,7 +40,13 @@ from iam.mfa.backup_codes import (
     backup_code_new,
     backup_code_salt,
 )
-from iam.mfa.limits import mfa_attempt_release, mfa_attempt_reserve
+from iam.mfa.limits import (
+    mfa_attempt_release,
+    mfa_attempt_reserve,
+    mfa_delay_check,
+    mfa_failure_record,
+    mfa_failures_clear,
+)
 from iam.mfa.models import BackupCode, MfaChallenge, TotpDevice
 from iam.mfa.selectors import mfa_enabled, mfa_status
 from iam.mfa.totp import looks_like_totp, totp_qr_svg, totp_secret_new, totp_step_matching, totp_uri
@@ -70,6 +76,7 @@ class MfaChallengePassed:
     user: User
     transport: str
     tenant_id: uuid.UUID | None
+    tenant_refused: bool
     method: Method
 
 
@@ -147,6 +154,28 @@ def _consume(*, user_id: uuid.UUID | str, code: str, now: datetime) -> Method | 
     return "backup_code" if won else None
 
 
+def _code_rejected(
+    *,
+    user_id: uuid.UUID | str,
+    client: ClientInfo,
+    session_id: uuid.UUID | str | None,
+    purpose: str,
+) -> NoReturn:
+    """A wrong code: counted in the user's run of failures, audited, ``InvalidCode``."""
+    failures, delay = mfa_failure_record(user_id=user_id)
+    data: dict[str, object] = {"purpose": purpose, "failures": failures}
+    if delay:
+        data["delay"] = delay
+    _audit(
+        AuditEventType.MFA_CODE_REJECTED,
+        user_id=user_id,
+        client=client,
+        session_id=session_id,
+        data=data,
+    )
+    raise InvalidCode()
+
+
 def mfa_code_verify(
     *,
     user_id: uuid.UUID | str,
@@ -160,18 +189,13 @@ def mfa_code_verify(
 
     Writes its audit events itself; callers inside a transaction must not roll it back on the
     ``InvalidCode`` it raises (call it last, or catch and re-raise after the block)."""
+    mfa_delay_check(user_id=user_id)
     handle = mfa_attempt_reserve(user_id=user_id)
     method = _consume(user_id=user_id, code=code, now=timezone.now())
     if method is None:
-        _audit(
-            AuditEventType.MFA_CODE_REJECTED,
-            user_id=user_id,
-            client=client,
-            session_id=session_id,
-            data={"purpose": purpose},
-        )
-        raise InvalidCode()
+        _code_rejected(user_id=user_id, client=client, session_id=session_id, purpose=purpose)
     mfa_attempt_release(handle)
+    mfa_failures_clear(user_id=user_id)
     if method == "backup_code":
         remaining = BackupCode.objects.filter(user_id=user_id, used_at__isnull=True).count()
         _audit(
@@ -229,11 +253,13 @@ def totp_enable(
 ) -> list[str]:
     """Confirm the pending authenticator with a code from it: MFA is on, ten backup codes are
     made (returned once), and the user's other sessions end (``IAM_MFA_REVOKE_OTHER_SESSIONS``)."""
+    mfa_delay_check(user_id=user.pk)
     handle = mfa_attempt_reserve(user_id=user.pk)
     now = timezone.now()
     codes: list[str] | None = None
     try:
         with transaction.atomic():
+            user_lock(user_id=user.pk)
             device = TotpDevice.objects.select_for_update().filter(user_id=user.pk).first()
             if device is None:
                 raise MfaSetupRequired()
@@ -257,15 +283,9 @@ def totp_enable(
         mfa_attempt_release(handle)
         raise
     if codes is None:
-        _audit(
-            AuditEventType.MFA_CODE_REJECTED,
-            user_id=user.pk,
-            client=client,
-            session_id=session_id,
-            data={"purpose": "enable"},
-        )
-        raise InvalidCode()
+        _code_rejected(user_id=user.pk, client=client, session_id=session_id, purpose="enable")
     mfa_attempt_release(handle)
+    mfa_failures_clear(user_id=user.pk)
     _revoke_other_sessions(user_id=user.pk, client=client, keep_session_id=session_id)
     return codes
 
@@ -287,6 +307,7 @@ def totp_disable(
         user_id=user.pk, code=code, client=client, session_id=session_id, purpose="disable"
     )
     with transaction.atomic():
+        user_lock(user_id=user.pk)
         _mfa_delete(user_id=user.pk)
         _audit(AuditEventType.MFA_DISABLED, user_id=user.pk, client=client, session_id=session_id)
     _revoke_other_sessions(user_id=user.pk, client=client, keep_session_id=session_id)
@@ -316,10 +337,17 @@ def backup_codes_regenerate(
     return codes
 
 
+def user_lock(*, user_id: uuid.UUID | str) -> None:
+    """Lock the user's row for the transaction: sign-ins and MFA changes of one user take turns,
+    so a login cannot slip a password-only session past MFA being turned on. Always taken first
+    (then challenges, backup codes, device), in one order everywhere."""
+    list(User.objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True))
+
+
 def _mfa_delete(*, user_id: uuid.UUID | str) -> bool:
-    deleted, _ = TotpDevice.objects.filter(user_id=user_id).delete()
-    BackupCode.objects.filter(user_id=user_id).delete()
     MfaChallenge.objects.filter(user_id=user_id).delete()
+    BackupCode.objects.filter(user_id=user_id).delete()
+    deleted, _ = TotpDevice.objects.filter(user_id=user_id).delete()
     return bool(deleted)
 
 
@@ -328,6 +356,7 @@ def mfa_reset(*, user: User, actor: str, client: ClientInfo | None = None) -> bo
     did it; the user's sessions end (``IAM_MFA_REVOKE_OTHER_SESSIONS``). False if it was off."""
     client = client or ClientInfo(ip=None, user_agent="")
     with transaction.atomic():
+        user_lock(user_id=user.pk)
         was_on = mfa_enabled(user_id=user.pk)
         _mfa_delete(user_id=user.pk)
         _audit(
@@ -336,7 +365,9 @@ def mfa_reset(*, user: User, actor: str, client: ClientInfo | None = None) -> bo
             client=client,
             data={"by": actor, "was_enabled": was_on},
         )
-    _revoke_other_sessions(user_id=user.pk, client=client, keep_session_id=None)
+    mfa_failures_clear(user_id=user.pk)
+    if was_on:
+        _revoke_other_sessions(user_id=user.pk, client=client, keep_session_id=None)
     return was_on
 
 
@@ -353,9 +384,16 @@ def _password_fingerprint(user: User) -> str:
 
 
 def mfa_challenge_start(
-    *, user: User, transport: str, tenant_id: uuid.UUID | None, client: ClientInfo
+    *,
+    user: User,
+    transport: str,
+    tenant_id: uuid.UUID | None,
+    client: ClientInfo,
+    tenant_refused: bool = False,
 ) -> MfaChallengeStarted | None:
-    """After a right password: a pending sign-in for a user with MFA on, else None."""
+    """After a right password: a pending sign-in for a user with MFA on, else None. A tenant
+    the user may not enter (``tenant_refused``) is refused only after the second factor, so the
+    password alone does not reveal the account's tenants."""
     status = mfa_status(user_id=user.pk)
     if not status.enabled:
         return None
@@ -367,6 +405,7 @@ def mfa_challenge_start(
         user=user,
         transport=transport,
         tenant_id=tenant_id,
+        tenant_refused=tenant_refused,
         password_fingerprint=_password_fingerprint(user),
         ip=client.ip,
         user_agent=client.user_agent,
@@ -399,7 +438,7 @@ def mfa_challenge_pass(*, mfa_token: str, code: str, client: ClientInfo) -> MfaC
     failure: Exception | None = None
     with transaction.atomic():
         challenge = (
-            MfaChallenge.objects.select_for_update()
+            MfaChallenge.objects.select_for_update(of=("self",))
             .select_related("user")
             .filter(digest=sha256_hex(mfa_token))
             .first()
@@ -430,7 +469,11 @@ def mfa_challenge_pass(*, mfa_token: str, code: str, client: ClientInfo) -> MfaC
     if failure is not None:
         raise failure
     return MfaChallengePassed(
-        user=user, transport=challenge.transport, tenant_id=challenge.tenant_id, method=method
+        user=user,
+        transport=challenge.transport,
+        tenant_id=challenge.tenant_id,
+        tenant_refused=challenge.tenant_refused,
+        method=method,
     )
 
 

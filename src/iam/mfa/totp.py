@@ -30,8 +30,13 @@ def totp_qr_svg(uri: str) -> str:
     return image.to_string(encoding="unicode")
 
 
+def totp_normalize(code: str) -> str:
+    """Apps show codes as "123 456": spaces do not matter."""
+    return "".join(code.split())
+
+
 def looks_like_totp(code: str) -> bool:
-    return bool(_CODE.fullmatch(code))
+    return bool(_CODE.fullmatch(totp_normalize(code)))
 
 
 def totp_step_matching(
@@ -44,6 +49,7 @@ def totp_step_matching(
     """
     if not looks_like_totp(code):
         return None
+    code = totp_normalize(code)
     totp = pyotp.TOTP(secret, digits=DIGITS)
     current = totp.timecode(at)
     matched = None

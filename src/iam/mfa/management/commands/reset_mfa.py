@@ -12,7 +12,7 @@ from iam.mfa.services import mfa_reset
 class Command(BaseCommand):
     help = (
         "Turn a user's two-factor authentication off (lost authenticator and backup codes). "
-        "Audited as user:mfa:reset; the user's sessions end."
+        "Audited as user:mfa:reset; the user's sessions end (IAM_MFA_REVOKE_OTHER_SESSIONS)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
