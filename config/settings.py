@@ -204,6 +204,10 @@ IAM_FRONTEND_PASSWORD_RESET_PATH = env.str(
     "IAM_FRONTEND_PASSWORD_RESET_PATH", default="/reset-password?token={token}"
 )
 IAM_EMAIL_VERIFICATION_TTL = env.int("IAM_EMAIL_VERIFICATION_TTL", default=24 * 3600)
+# Security notices by mail: a sign-in from a new device, a password change or reset, MFA changes.
+IAM_NOTIFY_NEW_DEVICE = env.bool("IAM_NOTIFY_NEW_DEVICE", default=True)
+IAM_NOTIFY_PASSWORD_CHANGE = env.bool("IAM_NOTIFY_PASSWORD_CHANGE", default=True)
+IAM_NOTIFY_MFA_CHANGE = env.bool("IAM_NOTIFY_MFA_CHANGE", default=True)
 IAM_PASSWORD_RESET_TTL = env.int("IAM_PASSWORD_RESET_TTL", default=3600)
 
 # --- users and passwords --------------------------------------------------------------------

@@ -21,6 +21,8 @@ from iam.core.mail import (
     mail_enqueue,
     mail_render,
 )
+from iam.sessions.models import DeviceSession
+from iam.sessions.selectors import device_describe
 
 log = logging.getLogger("iam.mail")
 
@@ -32,6 +34,22 @@ class MailKind(StrEnum):
     EMAIL_CHANGE_VERIFY = "email_change_verify"  # link (to the new address) to confirm a change
     EMAIL_CHANGE_ATTEMPT = "email_change_attempt"  # someone asked to move to this taken address
     EMAIL_CHANGED = "email_changed"  # to the old address, once the change took effect
+    # security notices (IAM_NOTIFY_*)
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105  changed or reset
+    MFA_ENABLED = "mfa_enabled"
+    MFA_DISABLED = "mfa_disabled"
+    MFA_RESET = "mfa_reset"
+    BACKUP_CODES_REGENERATED = "backup_codes_regenerated"
+    NEW_SIGN_IN = "new_sign_in"  # a sign-in from a device not seen before (ref: the session)
+
+
+# The MFA notices share one template; the sentence says what changed.
+_MFA_CHANGES = {
+    MailKind.MFA_ENABLED: "two-factor authentication was turned on",
+    MailKind.MFA_DISABLED: "two-factor authentication was turned off",
+    MailKind.MFA_RESET: "two-factor authentication was turned off by an administrator",
+    MailKind.BACKUP_CODES_REGENERATED: "new backup codes were made (the old ones no longer work)",
+}
 
 
 _LINKS: dict[MailKind, LinkPurpose] = {
@@ -107,7 +125,10 @@ def account_mail_build(
         context["link"] = frontend_link(path, link_token_make(user=user, purpose=purpose))
         ttl = iam_settings.password_reset_ttl if reset else iam_settings.email_verification_ttl
         context["valid_hours"] = max(1, int(ttl.total_seconds() // 3600))
-    return mail_render(template=kind.value, context=context, to=_recipient(kind, user, to))
+    template = kind.value
+    if kind in _MFA_CHANGES:
+        template, context["change"] = "mfa_changed", _MFA_CHANGES[kind]
+    return mail_render(template=template, context=context, to=_recipient(kind, user, to))
 
 
 def build_account_mail(*, ref: str, to: str | None, variant: str) -> BuiltMail | None:
@@ -117,3 +138,49 @@ def build_account_mail(*, ref: str, to: str | None, variant: str) -> BuiltMail |
         return None
     message = account_mail_build(kind=MailKind(variant), user=user, to=to)
     return BuiltMail(message=message, user_id=str(user.pk))
+
+
+# --- security notices -------------------------------------------------------------------------
+
+
+def security_notice_enqueue(*, kind: MailKind, user: User) -> None:
+    """Tell the user that their password or second factor changed (``IAM_NOTIFY_PASSWORD_CHANGE``,
+    ``IAM_NOTIFY_MFA_CHANGE``), so a change they did not make does not go unnoticed."""
+    wanted = (
+        iam_settings.notify_password_change
+        if kind is MailKind.PASSWORD_CHANGED
+        else iam_settings.notify_mfa_change
+    )
+    if wanted and user.email:
+        account_mail_enqueue(kind=kind, user=user)
+
+
+def sign_in_notice_enqueue(*, session: DeviceSession) -> None:
+    """Tell the user about a sign-in from a device none of their sessions came from
+    (``IAM_NOTIFY_NEW_DEVICE``): the same user agent in an earlier session (kept for
+    ``IAM_SESSION_RETENTION`` after it ends) is the same device. The first sign-in of an
+    account is not news."""
+    if not iam_settings.notify_new_device:
+        return
+    earlier = DeviceSession.objects.filter(user_id=session.user_id).exclude(pk=session.pk)
+    if not earlier.exists() or earlier.filter(user_agent=session.user_agent).exists():
+        return
+    if not _budget_allows(MailKind.NEW_SIGN_IN, session.user.email):
+        return
+    mail_enqueue(builder=build_sign_in_notice, ref=str(session.pk), variant=MailKind.NEW_SIGN_IN)
+
+
+def build_sign_in_notice(*, ref: str, to: str | None, variant: str) -> BuiltMail | None:
+    """When, from where and on what: from the session (nothing if it and its user are gone)."""
+    session = DeviceSession.objects.select_related("user").filter(pk=ref).first()
+    if session is None or not session.user.is_active:
+        return None
+    context = {
+        "user": session.user,
+        "email": session.user.email,
+        "when": session.created_at,
+        "ip": session.ip or "unknown",
+        "device": device_describe(session.user_agent)["label"],
+    }
+    message = mail_render(template=variant, context=context, to=session.user.email)
+    return BuiltMail(message=message, user_id=str(session.user_id))

@@ -18,7 +18,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from iam.accounts.link_tokens import LinkPurpose, link_token_check
-from iam.accounts.mail import MailKind, account_mail_enqueue, account_mails_forget
+from iam.accounts.mail import (
+    MailKind,
+    account_mail_enqueue,
+    account_mails_forget,
+    security_notice_enqueue,
+)
 from iam.accounts.models import User
 from iam.accounts.selectors import email_taken, user_get_by_email
 from iam.audit.events import AuditEventType
@@ -187,6 +192,7 @@ def password_reset_confirm(*, token: str, password: str, client: ClientInfo) -> 
         user.pending_email = ""  # whoever asked to move the address may be who is locked out now
         user.save(update_fields=["password", "email_verified", "pending_email", "updated_at"])
         _audit(AuditEventType.PASSWORD_RESET_COMPLETED, client, user)
+        security_notice_enqueue(kind=MailKind.PASSWORD_CHANGED, user=user)
     # the owner proved the address: sign-in delays of the account end (IP counters stay)
     login_lockout_clear(account_key=user_account_key(user.pk))
     sessions_revoke_for_user(user_id=user.pk, reason=RevokeReason.PASSWORD_RESET, client=client)
@@ -215,6 +221,7 @@ def password_change(
         user.set_password(new_password)
         user.save(update_fields=["password", "updated_at"])
         _audit(AuditEventType.PASSWORD_CHANGED, client, user)
+        security_notice_enqueue(kind=MailKind.PASSWORD_CHANGED, user=user)
     sessions_revoke_for_user(
         user_id=user.pk,
         reason=RevokeReason.PASSWORD_CHANGED,

@@ -6,6 +6,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
+from iam.accounts.mail import sign_in_notice_enqueue
 from iam.accounts.models import User
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
@@ -211,4 +212,5 @@ def _login_complete(
             agent=client.user_agent,
             data=data,
         )
+        sign_in_notice_enqueue(session=session)
     return session_issue(session=session, user=user, membership=membership)

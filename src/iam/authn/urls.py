@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from iam.accounts.apis import MeApi
+from iam.audit.apis import SecurityLogApi
 from iam.authn import apis
 from iam.tenancy.urls import auth_urlpatterns as tenancy_auth_urlpatterns
 
@@ -13,6 +14,7 @@ urlpatterns = [
     path("logout/", apis.LogoutApi.as_view(), name="auth-logout"),
     path("me/", MeApi.as_view(), name="auth-me"),
     path("mfa/", include("iam.mfa.urls")),
+    path("security-log/", SecurityLogApi.as_view(), name="auth-security-log"),
     path("", include("iam.sessions.urls")),
     path("", include("iam.accounts.urls")),
     path("", include(tenancy_auth_urlpatterns)),

@@ -64,6 +64,9 @@ class IAMSettings:
     mfa_token_max_attempts: int
     mfa_revoke_other_sessions: bool
     mfa_reauth_age: timedelta
+    notify_new_device: bool
+    notify_password_change: bool
+    notify_mfa_change: bool
 
 
 def _seconds(name: str) -> timedelta:
@@ -118,6 +121,9 @@ def get_iam_settings() -> IAMSettings:
         mfa_token_max_attempts=settings.IAM_MFA_TOKEN_MAX_ATTEMPTS,
         mfa_revoke_other_sessions=settings.IAM_MFA_REVOKE_OTHER_SESSIONS,
         mfa_reauth_age=_seconds("IAM_MFA_REAUTH_AGE"),
+        notify_new_device=settings.IAM_NOTIFY_NEW_DEVICE,
+        notify_password_change=settings.IAM_NOTIFY_PASSWORD_CHANGE,
+        notify_mfa_change=settings.IAM_NOTIFY_MFA_CHANGE,
     )
 
 

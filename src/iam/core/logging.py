@@ -54,5 +54,7 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = _request_id.get()
+            # django.request logs errors after the middleware returned, with the request
+            request = getattr(record, "request", None)
+            record.request_id = _request_id.get() or getattr(request, "request_id", None)
         return True

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from iam.accounts.mail import MailKind, security_notice_enqueue
 from iam.accounts.models import User
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
@@ -279,6 +280,7 @@ def totp_enable(
                     session_id=session_id,
                     data={"method": "totp"},
                 )
+                security_notice_enqueue(kind=MailKind.MFA_ENABLED, user=user)
     except (MfaSetupRequired, MfaAlreadyEnabled):
         mfa_attempt_release(handle)
         raise
@@ -310,6 +312,7 @@ def totp_disable(
         user_lock(user_id=user.pk)
         _mfa_delete(user_id=user.pk)
         _audit(AuditEventType.MFA_DISABLED, user_id=user.pk, client=client, session_id=session_id)
+        security_notice_enqueue(kind=MailKind.MFA_DISABLED, user=user)
     _revoke_other_sessions(user_id=user.pk, client=client, keep_session_id=session_id)
 
 
@@ -334,6 +337,7 @@ def backup_codes_regenerate(
             client=client,
             session_id=session_id,
         )
+        security_notice_enqueue(kind=MailKind.BACKUP_CODES_REGENERATED, user=user)
     return codes
 
 
@@ -365,6 +369,8 @@ def mfa_reset(*, user: User, actor: str, client: ClientInfo | None = None) -> bo
             client=client,
             data={"by": actor, "was_enabled": was_on},
         )
+        if was_on:
+            security_notice_enqueue(kind=MailKind.MFA_RESET, user=user)
     mfa_failures_clear(user_id=user.pk)
     if was_on:
         _revoke_other_sessions(user_id=user.pk, client=client, keep_session_id=None)

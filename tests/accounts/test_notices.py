@@ -1,0 +1,129 @@
+"""Security notices by mail: new-device sign-ins, password changes, MFA changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyotp
+import pytest
+
+from iam.accounts.models import User
+from tests.conftest import PASSWORD, link_token
+
+pytestmark = pytest.mark.django_db
+FIREFOX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def _subjects(outbox: list) -> list[str]:
+    return [m.subject for m in outbox]
+
+
+def test_a_sign_in_from_a_new_device_is_mailed_with_when_where_and_what(
+    api: Any, user: User, login: Any, outbox: list
+) -> None:
+    login(api, HTTP_USER_AGENT=FIREFOX, REMOTE_ADDR="198.51.100.4")  # the first sign-in: no news
+    login(api, HTTP_USER_AGENT=FIREFOX, REMOTE_ADDR="198.51.100.5")  # a known device
+    assert outbox == []
+    tokens = login(api, HTTP_USER_AGENT=IPHONE, REMOTE_ADDR="203.0.113.77").json()
+    assert len(outbox) == 1
+    mail = outbox[0]
+    assert mail.to == [user.email]
+    assert "new sign-in" in mail.subject
+    assert "Mobile Safari" in mail.subject
+    assert "203.0.113.77" in mail.body
+    assert "iOS 17.5" in mail.body
+    assert tokens["access"] not in mail.body
+    assert tokens["refresh"] not in mail.body
+
+
+def test_new_device_notices_can_be_turned_off(
+    api: Any, user: User, login: Any, outbox: list, settings: Any
+) -> None:
+    settings.IAM_NOTIFY_NEW_DEVICE = False
+    login(api, HTTP_USER_AGENT=FIREFOX)
+    login(api, HTTP_USER_AGENT=IPHONE)
+    assert outbox == []
+
+
+def test_password_change_and_reset_are_mailed(
+    api: Any, user: User, tokens: dict, outbox: list
+) -> None:
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access']}"}
+    new = "a new and long passphrase 1"
+    changed = api.post(
+        "/api/auth/password/change/",
+        {"current_password": PASSWORD, "new_password": new},
+        format="json",
+        **auth,
+    )
+    assert changed.status_code in (200, 204)
+    assert _subjects(outbox) == ["IAM: your password was changed"]
+    api.post("/api/auth/password/reset/", {"email": user.email}, format="json")
+    api.post(
+        "/api/auth/password/reset/confirm/",
+        {"token": link_token(outbox[-1]), "password": "yet another passphrase 2"},
+        format="json",
+    )
+    assert _subjects(outbox)[-1] == "IAM: your password was changed"
+
+
+def test_password_notices_can_be_turned_off(
+    api: Any, user: User, tokens: dict, outbox: list, settings: Any
+) -> None:
+    settings.IAM_NOTIFY_PASSWORD_CHANGE = False
+    api.post(
+        "/api/auth/password/change/",
+        {"current_password": PASSWORD, "new_password": "a new and long passphrase 1"},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {tokens['access']}",
+    )
+    assert outbox == []
+
+
+def test_mfa_changes_are_mailed(
+    api: Any, user: User, tokens: dict, outbox: list, settings: Any
+) -> None:
+    from django.core.management import call_command
+
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access']}"}
+    app = pyotp.parse_uri(
+        api.post("/api/auth/mfa/totp/setup/", {}, format="json", **auth).json()["otpauth_uri"]
+    )
+    codes = api.post(
+        "/api/auth/mfa/totp/enable/", {"code": app.now()}, format="json", **auth
+    ).json()["backup_codes"]
+    api.post("/api/auth/mfa/backup-codes/", {"code": codes[0]}, format="json", **auth)
+    call_command("reset_mfa", user.email, "--operator", "ops")
+    bodies = [m.body for m in outbox]
+    assert _subjects(outbox) == ["IAM: your two-factor settings changed"] * 3
+    assert "turned on" in bodies[0]
+    assert "new backup codes" in bodies[1]
+    assert "by an administrator" in bodies[2]
+    for code in codes:
+        assert all(code not in body for body in bodies)
+    settings.IAM_NOTIFY_MFA_CHANGE = False
+    outbox.clear()
+    fresh = api.post(
+        "/api/auth/login/",
+        {"email": user.email, "password": PASSWORD, "transport": "body"},
+        format="json",
+    ).json()
+    app = pyotp.parse_uri(
+        api.post(
+            "/api/auth/mfa/totp/setup/",
+            {},
+            format="json",
+            HTTP_AUTHORIZATION=f"Bearer {fresh['access']}",
+        ).json()["otpauth_uri"]
+    )
+    api.post(
+        "/api/auth/mfa/totp/enable/",
+        {"code": app.now()},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {fresh['access']}",
+    )
+    assert outbox == []
