@@ -82,6 +82,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "iam.core.logging.RequestIdMiddleware",
+    "iam.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -409,6 +410,12 @@ IAM_MFA_REAUTH_AGE = env.int("IAM_MFA_REAUTH_AGE", default=300)
 IAM_MFA_FREE_FAILURES = env.int("IAM_MFA_FREE_FAILURES", default=10)
 IAM_MFA_MAX_DELAY = env.int("IAM_MFA_MAX_DELAY", default=3600)
 IAM_DEV_MODE = DEBUG  # auto-creates the first signing key; never on in production
+
+# --- metrics (Prometheus, /metrics) --------------------------------------------------------------
+IAM_METRICS_ENABLED = env.bool("IAM_METRICS_ENABLED", default=True)
+# Who may scrape: these networks, or a bearer of IAM_METRICS_TOKEN; everyone else gets a 404.
+IAM_METRICS_ALLOWED_IPS = env.list("IAM_METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
+IAM_METRICS_TOKEN = env.str("IAM_METRICS_TOKEN", default="")
 
 # --- logging --------------------------------------------------------------------------------
 # One JSON object per line in production (LOG_FORMAT=json, the default with DEBUG off), plain

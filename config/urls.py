@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from iam.authn.urls import compat_urlpatterns
 from iam.core.apis import HealthzApi, ReadyzApi
+from iam.core.metrics import metrics_view
 from iam.tokens import views as token_views
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path(".well-known/jwks.json", token_views.jwks, name="jwks"),
     path(".well-known/openid-configuration", token_views.openid_configuration, name="oidc-config"),
     path("healthz", HealthzApi.as_view(), name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("readyz", ReadyzApi.as_view(), name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(

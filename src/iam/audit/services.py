@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from iam.audit.events import AuditEventType
 from iam.audit.models import AuditEvent
 from iam.core.http import client_ip, user_agent
+from iam.core.metrics import metrics_audit_event
 
 log = logging.getLogger("iam.audit")
 
@@ -37,14 +38,20 @@ def audit_record(
         user_agent=(agent or "")[:512],
         data=data or {},
     )
-    audit_logged(event, user_id=user_id, session_id=session_id)
+    audit_logged(event, user_id=user_id, session_id=session_id, data=data)
     return row
 
 
 def audit_logged(
-    event: AuditEventType, *, user_id: object = None, session_id: object = None
+    event: AuditEventType,
+    *,
+    user_id: object = None,
+    session_id: object = None,
+    data: dict[str, Any] | None = None,
 ) -> None:
-    """The log line of an audit event; for rows written in bulk SQL (the refresh fast path)."""
+    """The log line and metrics of an audit event; also for rows written in bulk SQL (the
+    refresh fast path)."""
+    metrics_audit_event(event.value, data)
     log.info(
         "audit %s",
         event.value,

@@ -39,6 +39,14 @@ def decrypt(ciphertext: bytes) -> bytes:
         raise DecryptionFailed("ciphertext could not be decrypted with any configured KEK") from exc
 
 
+def reencrypt(ciphertext: bytes) -> bytes:
+    """The same plaintext encrypted with the first (current) KEK, so older KEKs can be retired."""
+    try:
+        return _fernet().rotate(bytes(ciphertext))
+    except InvalidToken as exc:
+        raise DecryptionFailed("ciphertext could not be decrypted with any configured KEK") from exc
+
+
 def random_id(nbytes: int = 16) -> str:
     return secrets.token_urlsafe(nbytes)
 

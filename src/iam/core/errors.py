@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from iam.core.exceptions import IAMError, Throttled
+from iam.core.metrics import metrics_throttled
 
 log = logging.getLogger("iam.errors")
 
@@ -46,6 +47,11 @@ def _validation_body(exc: drf_exceptions.ValidationError) -> dict[str, Any]:
     return {"detail": "Invalid input.", "code": "invalid", "fields": fields}
 
 
+def _view_name(context: dict[str, Any]) -> str:
+    view = context.get("view")
+    return type(view).__name__ if view is not None else "unknown"
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: domain errors and DRF errors in the one shape."""
     if isinstance(exc, IAMError):
@@ -57,6 +63,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             response["WWW-Authenticate"] = 'Bearer realm="api"'
         if isinstance(exc, Throttled):
             response["Retry-After"] = str(exc.retry_after)
+            metrics_throttled(_view_name(context))
         return response
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
@@ -71,8 +78,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         detail = exc.detail
         code = detail.code if hasattr(detail, "code") else exc.default_code
         response.data = {"detail": str(detail), "code": code}
-        if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
+        if isinstance(exc, drf_exceptions.Throttled):
             response.data["code"] = "throttled"
+            metrics_throttled(_view_name(context))
     return response
 
 
