@@ -116,3 +116,11 @@ def test_request_ids_are_made_here_unless_a_trusted_proxy_sent_one(
     assert forwarded["X-Request-ID"] == "proxy-id-0123456789"
     junk = api.get("/healthz", HTTP_X_REQUEST_ID="bad id\n{json}")
     assert re.fullmatch(r"[0-9a-f]{32}", junk["X-Request-ID"])
+
+
+def test_an_oversized_body_is_a_clear_413(api: Any, keys: Any, settings: Any) -> None:
+    body = '{"email": "a@b.c", "password": "' + "x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE + '"}'
+    response = api.post("/api/auth/login/", body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large"
+    assert response["X-Content-Type-Options"] == "nosniff"

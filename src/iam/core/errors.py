@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -93,6 +95,15 @@ def json_server_error(request: HttpRequest) -> JsonResponse:
 
 
 def json_bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    if isinstance(exception, RequestDataTooBig | TooManyFieldsSent):
+        return JsonResponse(
+            {
+                "detail": "The request body is larger than this service accepts "
+                f"({settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes).",
+                "code": "request_too_large",
+            },
+            status=413,
+        )
     return JsonResponse({"detail": "Bad request.", "code": "bad_request"}, status=400)
 
 
