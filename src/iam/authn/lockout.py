@@ -82,17 +82,39 @@ def _scopes(account_key: str, ip: str | None) -> list[tuple[str, str]]:
     return scopes
 
 
-def login_lockout_check(*, account_key: str, ip: str | None) -> None:
-    """Raise ``Throttled`` while the account or the IP is locked (before any password hash)."""
-    until_keys = [_keys(scope, ident)[1] for scope, ident in _scopes(account_key, ip)]
+def delay_check(until_keys: list[str], *, detail: str) -> None:
+    """Raise ``Throttled`` while any of the delays stored under ``until_keys`` runs."""
     found = cache.get_many(until_keys)
     until = max((float(v) for v in found.values() if v is not None), default=0.0)
     remaining = until - time.time()
     if remaining > 0:
-        raise Throttled(
-            "Too many failed sign-ins; wait before trying again, or reset your password.",
-            retry_after=int(remaining) + 1,
-        )
+        raise Throttled(detail, retry_after=int(remaining) + 1)
+
+
+def failure_run_record(
+    *, count_key: str, until_key: str, free: int, policy: LockoutPolicy
+) -> tuple[int, int]:
+    """Count one failure in a run (forgotten ``policy.window`` after the *last* failure) and
+    start the delay it earns: ``(failures in the run, delay in seconds, 0 for none)``."""
+    cache.add(count_key, 0, policy.window)
+    try:
+        failures = cache.incr(count_key)
+    except ValueError:  # expired in between
+        cache.set(count_key, 1, policy.window)
+        failures = 1
+    cache.touch(count_key, policy.window)
+    delay = policy.delay_after(failures, free=free)
+    if delay:
+        cache.set(until_key, time.time() + delay, delay)
+    return failures, delay
+
+
+def login_lockout_check(*, account_key: str, ip: str | None) -> None:
+    """Raise ``Throttled`` while the account or the IP is locked (before any password hash)."""
+    delay_check(
+        [_keys(scope, ident)[1] for scope, ident in _scopes(account_key, ip)],
+        detail="Too many failed sign-ins; wait before trying again, or reset your password.",
+    )
 
 
 def login_failure_record(*, account_key: str, ip: str | None) -> list[LockStarted]:
@@ -101,17 +123,11 @@ def login_failure_record(*, account_key: str, ip: str | None) -> list[LockStarte
     started = []
     for scope, ident in _scopes(account_key, ip):
         count_key, until_key = _keys(scope, ident)
-        cache.add(count_key, 0, policy.window)
-        try:
-            failures = cache.incr(count_key)
-        except ValueError:  # expired in between
-            cache.set(count_key, 1, policy.window)
-            failures = 1
-        cache.touch(count_key, policy.window)  # forgotten a window after the *last* failure
         free = policy.free_attempts if scope == "account" else policy.ip_free_attempts
-        delay = policy.delay_after(failures, free=free)
+        failures, delay = failure_run_record(
+            count_key=count_key, until_key=until_key, free=free, policy=policy
+        )
         if delay:
-            cache.set(until_key, time.time() + delay, delay)
             started.append(LockStarted(scope=scope, failures=failures, delay=delay))
     return started
 

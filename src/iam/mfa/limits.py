@@ -12,12 +12,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import uuid
 
 from django.conf import settings
 from rest_framework.settings import api_settings
 
+from iam.authn.lockout import LockoutPolicy, delay_check, failure_run_record
 from iam.core.exceptions import Throttled
 from iam.core.ratelimit import ratelimit_cache as cache
 
@@ -68,34 +70,21 @@ def _run_keys(user_id: uuid.UUID | str) -> tuple[str, str]:
 
 def mfa_delay_check(*, user_id: uuid.UUID | str) -> None:
     """Raise ``Throttled`` while a run of wrong codes delays the user's next attempt."""
-    until = cache.get(_run_keys(user_id)[1])
-    remaining = float(until) - time.time() if until is not None else 0
-    if remaining > 0:
-        raise Throttled(
-            "Too many wrong codes in a row; wait before trying again.",
-            retry_after=int(remaining) + 1,
-        )
+    delay_check(
+        [_run_keys(user_id)[1]], detail="Too many wrong codes in a row; wait before trying again."
+    )
 
 
 def mfa_failure_record(*, user_id: uuid.UUID | str) -> tuple[int, int]:
     """Count a wrong code in the user's run: ``(failures in a row, delay started in seconds)``."""
     count_key, until_key = _run_keys(user_id)
-    window = settings.IAM_LOCKOUT_WINDOW
-    cache.add(count_key, 0, window)
-    try:
-        failures = cache.incr(count_key)
-    except ValueError:
-        cache.set(count_key, 1, window)
-        failures = 1
-    cache.touch(count_key, window)
-    excess = failures - settings.IAM_MFA_FREE_FAILURES
-    delay = 0
-    if excess > 0:
-        delay = min(
-            settings.IAM_MFA_MAX_DELAY, settings.IAM_LOCKOUT_BASE_DELAY * 2 ** min(excess - 1, 30)
-        )
-        cache.set(until_key, time.time() + delay, delay)
-    return failures, delay
+    policy = dataclasses.replace(LockoutPolicy.current(), max_delay=settings.IAM_MFA_MAX_DELAY)
+    return failure_run_record(
+        count_key=count_key,
+        until_key=until_key,
+        free=settings.IAM_MFA_FREE_FAILURES,
+        policy=policy,
+    )
 
 
 def mfa_failures_clear(*, user_id: uuid.UUID | str) -> None:
