@@ -145,7 +145,14 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Per process. Rate limits and sign-in delays live here too: room enough that a flood of new
+    # keys cannot evict a running delay (production runs with REDIS_URL).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
 
 # --- e-mail ---------------------------------------------------------------------------------
 # EMAIL_URL (smtp://user:pass@host:587?tls=true, consolemail://, filemail:///path, memorymail://)
@@ -284,7 +291,7 @@ SECURE_CSP = {
     "base-uri": [CSP.NONE],
 }
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
@@ -414,7 +421,10 @@ IAM_DEV_MODE = DEBUG  # auto-creates the first signing key; never on in producti
 # --- metrics (Prometheus, /metrics) --------------------------------------------------------------
 IAM_METRICS_ENABLED = env.bool("IAM_METRICS_ENABLED", default=True)
 # Who may scrape: these networks, or a bearer of IAM_METRICS_TOKEN; everyone else gets a 404.
-IAM_METRICS_ALLOWED_IPS = env.list("IAM_METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
+# Nobody by default: behind a local reverse proxy every request would come from loopback.
+IAM_METRICS_ALLOWED_IPS = [
+    net.strip() for net in env.list("IAM_METRICS_ALLOWED_IPS", default=[]) if net.strip()
+]
 IAM_METRICS_TOKEN = env.str("IAM_METRICS_TOKEN", default="")
 
 # --- logging --------------------------------------------------------------------------------

@@ -217,3 +217,14 @@ def test_no_password_is_hashed_while_locked(
     assert _login(api, password=PASSWORD).status_code == 429
     assert _login(api, "nobody@example.com").status_code == 401  # other accounts: hashed
     assert calls == [WRONG]
+
+
+def test_guessing_from_elsewhere_does_not_lock_the_owner_out_of_their_usual_places(
+    api: Any, user: User, keys: Any
+) -> None:
+    assert _login(api, password=PASSWORD, REMOTE_ADDR="192.0.2.10").status_code == 200  # home
+    for _ in range(8):
+        _login(api, REMOTE_ADDR="203.0.113.66")  # the attacker
+    assert _login(api, password=PASSWORD, REMOTE_ADDR="203.0.113.66").status_code == 429
+    assert _login(api, password=PASSWORD, REMOTE_ADDR="198.51.100.1").status_code == 429  # new
+    assert _login(api, password=PASSWORD, REMOTE_ADDR="192.0.2.10").status_code == 200  # home

@@ -130,6 +130,10 @@ def test_no_password_token_code_or_secret_reaches_the_logs(
         content_type="application/x-www-form-urlencoded",
     )  # fmt: skip
 
+    leaked_query = "query-token-that-must-not-be-logged-0123456789"
+    secrets.append(leaked_query)
+    api.get(f"/api/auth/me/?access_token={leaked_query}")  # a 401, logged with its path only
+
     output = json_log.getvalue()
     assert len(_lines(json_log)) > 20  # the flows above did log
     for secret in secrets:

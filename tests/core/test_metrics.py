@@ -17,6 +17,7 @@ def _value(name: str, **labels: str) -> float:
 def test_sign_ins_failures_refreshes_reuse_and_throttles_are_counted(
     api: Any, user: Any, login: Any, settings: Any
 ) -> None:
+    settings.IAM_METRICS_ALLOWED_IPS = ["127.0.0.1/32"]
     before = {
         "ok": _value("iam_logins_total", amr="pwd"),
         "bad": _value("iam_login_failures_total", reason="bad_password"),
@@ -57,7 +58,9 @@ def test_sign_ins_failures_refreshes_reuse_and_throttles_are_counted(
 
 
 def test_only_allowed_scrapers_see_metrics(api: Any, db: Any, settings: Any) -> None:
-    assert api.get("/metrics").status_code == 200  # loopback by default
+    assert api.get("/metrics").status_code == 404  # nobody by default, not even loopback
+    settings.IAM_METRICS_ALLOWED_IPS = ["127.0.0.1/32", "::1/128"]
+    assert api.get("/metrics").status_code == 200
     outsider = api.get("/metrics", REMOTE_ADDR="203.0.113.5")
     assert outsider.status_code == 404
     assert outsider.json()["code"] == "not_found"
@@ -71,3 +74,10 @@ def test_only_allowed_scrapers_see_metrics(api: Any, db: Any, settings: Any) -> 
     assert api.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 404
     settings.IAM_METRICS_ENABLED = False
     assert api.get("/metrics", REMOTE_ADDR="10.1.2.3", **bearer).status_code == 404
+
+
+def test_an_allowlist_entry_that_does_not_parse_is_a_startup_error(settings: Any) -> None:
+    from django.core.checks import run_checks
+
+    settings.IAM_METRICS_ALLOWED_IPS = ["10.0.0.0/8", "not-a-network"]
+    assert "iam.E010" in {m.id for m in run_checks()}

@@ -70,14 +70,16 @@ def _budget_allows(kind: MailKind, address: str) -> bool:
     return mail_budget_allows(address=address, unsolicited=kind in UNSOLICITED)
 
 
-def account_mail_enqueue(*, kind: MailKind, user: User | None, to: str | None = None) -> None:
+def account_mail_enqueue(
+    *, kind: MailKind, user: User | None, to: str | None = None, budgeted: bool = True
+) -> None:
     """Queue a mail about ``user`` (to ``to``, or else the address the kind implies).
 
     ``user=None`` (with ``to``) queues a decoy: the same work and writes as a real mail, for an
     address without an account, which the task then skips. Endpoints that must not reveal
     whether an address has an account do the same thing either way."""
     address = _recipient(kind, user, to) if user is not None else to or ""
-    if not _budget_allows(kind, address):
+    if budgeted and not _budget_allows(kind, address):
         log.warning("mail %s dropped: the address is over its hourly budget", kind.value)
         audit_record(
             event=AuditEventType.MAIL_SUPPRESSED,
@@ -152,7 +154,9 @@ def security_notice_enqueue(*, kind: MailKind, user: User) -> None:
         else iam_settings.notify_mfa_change
     )
     if wanted and user.email:
-        account_mail_enqueue(kind=kind, user=user)
+        # Not counted in the address's mail budget: only the account holder (or whoever holds
+        # their credentials) can cause these, and anonymous mails must not crowd them out.
+        account_mail_enqueue(kind=kind, user=user, budgeted=False)
 
 
 def sign_in_notice_enqueue(*, session: DeviceSession) -> None:
@@ -164,9 +168,7 @@ def sign_in_notice_enqueue(*, session: DeviceSession) -> None:
         return
     earlier = DeviceSession.objects.filter(user_id=session.user_id).exclude(pk=session.pk)
     if not earlier.exists() or earlier.filter(user_agent=session.user_agent).exists():
-        return
-    if not _budget_allows(MailKind.NEW_SIGN_IN, session.user.email):
-        return
+        return  # (not budgeted either: it takes the password, and the login limits bound it)
     mail_enqueue(builder=build_sign_in_notice, ref=str(session.pk), variant=MailKind.NEW_SIGN_IN)
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
 from iam.audit.selectors import security_log_for_user, user_visible_data
@@ -19,6 +21,13 @@ class SecurityLogPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def paginate_queryset(self, queryset: QuerySet, request: Any, view: Any = None) -> Any:
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (DjangoValidationError, ValueError, OverflowError) as exc:
+            # a cursor whose position is not a time (hand-edited): as invalid as a garbled one
+            raise NotFound(self.invalid_cursor_message) from exc
 
 
 class SecurityLogApi(NoStoreAPIView, generics.ListAPIView):

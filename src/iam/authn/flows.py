@@ -95,7 +95,9 @@ def login_with_password(
     who knows the password learns that the address is unverified.
     """
     account_key = login_account_key(user, identifier)
-    login_lockout_check(account_key=account_key, ip=client.ip)  # before any hashing
+    login_lockout_check(  # before any hashing
+        account_key=account_key, ip=client.ip, user_id=user.pk if user else None
+    )
     if user is None:
         make_password(password)  # the same hashing work as a real check
         _wrong_password(reason="unknown_account", client=client, user=None, account_key=account_key)

@@ -23,6 +23,7 @@ from django.conf import settings
 
 from iam.core.crypto import sha256_hex
 from iam.core.exceptions import Throttled
+from iam.core.http import ip_bucket
 from iam.core.ratelimit import ratelimit_cache as cache
 
 
@@ -31,7 +32,13 @@ def login_account_key(user: object | None, identifier: str) -> str:
     username or letter case share it; identifiers of no account by their case-folded text."""
     if user is not None:
         return user_account_key(user.pk)
-    return f"id:{sha256_hex(identifier.strip().casefold())}"
+    return f"id:{sha256_hex(canonical_identifier(identifier))}"
+
+
+def canonical_identifier(identifier: str) -> str:
+    """One spelling per identifier as the database compares them (``UPPER()``): dotless and
+    dotted i, sharp s and ss, letter case all count as one."""
+    return identifier.strip().upper().casefold()
 
 
 def user_account_key(user_id: object) -> str:
@@ -78,15 +85,19 @@ def _keys(scope: str, ident: str) -> tuple[str, str]:
 def _scopes(account_key: str, ip: str | None) -> list[tuple[str, str]]:
     scopes = [("account", account_key)]
     if ip:
-        scopes.append(("ip", ip))
+        scopes.append(("ip", ip_bucket(ip)))
     return scopes
+
+
+def _remaining(found: dict, key: str) -> float:
+    value = found.get(key)
+    return float(value) - time.time() if value is not None else 0.0
 
 
 def delay_check(until_keys: list[str], *, detail: str) -> None:
     """Raise ``Throttled`` while any of the delays stored under ``until_keys`` runs."""
     found = cache.get_many(until_keys)
-    until = max((float(v) for v in found.values() if v is not None), default=0.0)
-    remaining = until - time.time()
+    remaining = max((_remaining(found, key) for key in until_keys), default=0.0)
     if remaining > 0:
         raise Throttled(detail, retry_after=int(remaining) + 1)
 
@@ -109,12 +120,43 @@ def failure_run_record(
     return failures, delay
 
 
-def login_lockout_check(*, account_key: str, ip: str | None) -> None:
-    """Raise ``Throttled`` while the account or the IP is locked (before any password hash)."""
-    delay_check(
-        [_keys(scope, ident)[1] for scope, ident in _scopes(account_key, ip)],
-        detail="Too many failed sign-ins; wait before trying again, or reset your password.",
-    )
+def login_lockout_check(*, account_key: str, ip: str | None, user_id: object | None = None) -> None:
+    """Raise ``Throttled`` while the account or the IP is locked (before any password hash).
+
+    An account's lock does not apply from an address the account itself signed in from (or
+    refreshed a session from) within ``IAM_SESSION_RETENTION``: someone guessing from elsewhere
+    cannot lock the owner out of their usual places. The per-IP lock applies everywhere."""
+    account_until = _keys("account", account_key)[1]
+    ip_until = _keys("ip", ip_bucket(ip))[1] if ip else None
+    found = cache.get_many([k for k in (account_until, ip_until) if k])
+    remaining = _remaining(found, ip_until) if ip_until else 0.0
+    account_remaining = _remaining(found, account_until)
+    if account_remaining > remaining and not (
+        user_id is not None and ip and _known_address(user_id, ip)
+    ):
+        remaining = account_remaining
+    if remaining > 0:
+        raise Throttled(
+            "Too many failed sign-ins; wait before trying again, or reset your password.",
+            retry_after=int(remaining) + 1,
+        )
+
+
+def _known_address(user_id: object, ip: str) -> bool:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from iam.sessions.models import DeviceSession
+
+    since = timezone.now() - max(settings_retention(), timedelta(days=1))
+    return DeviceSession.objects.filter(user_id=user_id, ip=ip, last_used_at__gte=since).exists()
+
+
+def settings_retention() -> object:
+    from iam.core.conf import iam_settings
+
+    return iam_settings.session_retention
 
 
 def login_failure_record(*, account_key: str, ip: str | None) -> list[LockStarted]:
@@ -138,6 +180,6 @@ def login_lockout_clear(*, account_key: str | None = None, ip: str | None = None
     if account_key:
         keys.extend(_keys("account", account_key))
     if ip:
-        keys.extend(_keys("ip", ip))
+        keys.extend(_keys("ip", ip_bucket(ip)))
     if keys:
         cache.delete_many(keys)

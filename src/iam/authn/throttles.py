@@ -13,28 +13,25 @@ from rest_framework_simplejwt.exceptions import TokenError
 
 from iam.accounts.models import User
 from iam.accounts.selectors import user_get_by_login
-from iam.authn.lockout import login_account_key
+from iam.authn.lockout import canonical_identifier, login_account_key
 from iam.core.conf import iam_settings
 from iam.core.crypto import sha256_hex
-from iam.core.http import client_ip
+from iam.core.http import client_ip, ip_bucket
 from iam.core.ratelimit import ratelimit_cache
 from iam.tokens.tokens import RefreshToken
 
 
 class _LiveRateThrottle(SimpleRateThrottle):
-    """Reads its rate from settings at use (DRF freezes THROTTLE_RATES at import) and counts in
-    the rate-limit cache."""
+    """A DRF throttle that reads its rate from settings at use (DRF freezes THROTTLE_RATES at
+    import) and counts in the rate-limit cache with a counter per fixed window: ``add`` +
+    ``incr`` are atomic, so a burst of parallel requests cannot all pass (DRF's own
+    read-decide-write of a timestamp list can), and the cost is the same at any rate. A burst at
+    a window's edge can reach twice the rate across the two windows."""
 
     cache = ratelimit_cache
 
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-
-class _WindowCounterThrottle(_LiveRateThrottle):
-    """A counter per fixed window instead of DRF's list of timestamps: two small cache calls
-    (``add`` + ``incr``) per request whatever the rate, for the high-volume limits. A burst at a
-    window's edge can reach twice the rate across the two windows."""
 
     def allow_request(self, request: Request, view: Any) -> bool:
         if self.rate is None:
@@ -58,36 +55,39 @@ class _WindowCounterThrottle(_LiveRateThrottle):
         return max(1.0, self._retry_at - self.now)
 
 
-class AnonThrottle(_WindowCounterThrottle, AnonRateThrottle):
+class AnonThrottle(_LiveRateThrottle, AnonRateThrottle):
     """Every API request without credentials, per client IP (``IAM_THROTTLE_ANON``)."""
 
     scope = "anon"
 
     def get_ident(self, request: Request) -> str:
-        return client_ip(request) or "unknown"  # never DRF's raw X-Forwarded-For
+        return ip_bucket(client_ip(request))  # never DRF's raw X-Forwarded-For
 
 
-class UserThrottle(_WindowCounterThrottle, UserRateThrottle):
+class UserThrottle(_LiveRateThrottle, UserRateThrottle):
     """Every authenticated API request, per user (``IAM_THROTTLE_USER``)."""
 
     scope = "user"
 
     def get_ident(self, request: Request) -> str:
-        return client_ip(request) or "unknown"
+        return ip_bucket(client_ip(request))
 
 
 class RefreshSessionThrottle(_LiveRateThrottle):
     """Refreshes per device session (``IAM_THROTTLE_REFRESH_SESSION``), keyed by the ``sid`` of a
     refresh token whose signature checked out (a forged token cannot spend a victim's
-    allowance). The decoded token is kept on the request for the view."""
+    allowance); unusable tokens (garbage, forged, expired) count per client IP at the same rate.
+    The decoded token is kept on the request for the view."""
 
     scope = "refresh_session"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         token = refresh_token_of(request)
         if token is None:
-            return None  # the view refuses it; the anonymous limit still counts
-        return self.cache_format % {"scope": self.scope, "ident": str(token.get("sid"))}
+            ident = f"ip:{ip_bucket(client_ip(request))}"
+        else:
+            ident = f"sid:{token.get('sid')}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 def refresh_token_of(request: Request) -> RefreshToken | None:
@@ -97,6 +97,8 @@ def refresh_token_of(request: Request) -> RefreshToken | None:
     if "_iam_refresh_token" not in memo:
         data = request.data if isinstance(request.data, dict) else {}
         raw = data.get("refresh")
+        if isinstance(raw, str):
+            raw = raw.strip()  # as the view's serializer reads it
         if raw is None:
             raw = request.COOKIES.get(iam_settings.refresh_cookie_name)
         token = None
@@ -119,7 +121,7 @@ class LoginIPThrottle(_LiveRateThrottle):
     scope = "login_ip"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
-        return self.cache_format % {"scope": self.scope, "ident": client_ip(request) or "unknown"}
+        return self.cache_format % {"scope": self.scope, "ident": ip_bucket(client_ip(request))}
 
 
 class LoginAccountThrottle(_LiveRateThrottle):
@@ -162,8 +164,8 @@ class AccountMailThrottle(_LiveRateThrottle):
         email = data.get("email")
         if not isinstance(email, str) or not email.strip():
             return None  # the serializer refuses it
-        address = sha256_hex(email.strip().casefold())
-        ident = f"{type(view).__name__}:{address}:{client_ip(request) or 'unknown'}"
+        address = sha256_hex(canonical_identifier(email))
+        ident = f"{type(view).__name__}:{address}:{ip_bucket(client_ip(request))}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
@@ -185,4 +187,4 @@ class RegisterIPThrottle(_LiveRateThrottle):
     scope = "register_ip"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
-        return self.cache_format % {"scope": self.scope, "ident": client_ip(request) or "unknown"}
+        return self.cache_format % {"scope": self.scope, "ident": ip_bucket(client_ip(request))}

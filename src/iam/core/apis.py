@@ -17,7 +17,18 @@ from iam.core.ratelimit import ratelimit_cache
 NO_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
 
 
-class NoStoreAPIView(APIView):
+class FirstRefusalThrottling:
+    """Throttles are checked in order and the first refusal answers: a request refused by a
+    per-IP limit does not go on to create per-account counters (which would let a flood of new
+    identifiers fill the store)."""
+
+    def check_throttles(self, request: Request) -> None:
+        for throttle in self.get_throttles():
+            if not throttle.allow_request(request, self):
+                self.throttled(request, throttle.wait())
+
+
+class NoStoreAPIView(FirstRefusalThrottling, APIView):
     """Responses carry ``Cache-Control: no-store`` (every auth and account response).
 
     A constant header, not ``add_never_cache_headers``: that parses and merges header values and

@@ -1,5 +1,6 @@
 """System checks: bad configuration becomes a startup error, not a production surprise."""
 
+import ipaddress
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -87,6 +88,16 @@ def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
         errors.append(
             Error("Use CORS_ALLOWED_ORIGINS (exact origins), not patterns.", id="iam.E009")
         )
+    for entry in getattr(settings, "IAM_METRICS_ALLOWED_IPS", []):
+        try:
+            ipaddress.ip_network(str(entry).strip(), strict=False)
+        except ValueError:
+            errors.append(
+                Error(
+                    f"IAM_METRICS_ALLOWED_IPS: {entry!r} is not an address or network.",
+                    id="iam.E010",
+                )
+            )
     if not 64 <= conf.password_max_length <= 4096:
         errors.append(
             Error(

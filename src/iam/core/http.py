@@ -13,9 +13,23 @@ USER_AGENT_MAX = 512
 
 def _valid_ip(value: str) -> str | None:
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        address = ipaddress.ip_address(value.strip())
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped  # ::ffff:192.0.2.1 is 192.0.2.1
+    return str(address)
+
+
+def ip_bucket(ip: str | None) -> str:
+    """What per-IP limits count by: an IPv4 address, or the /64 an IPv6 address is in (one
+    client owns a whole /64 and could take a new address for every request)."""
+    if not ip:
+        return "unknown"
+    address = ipaddress.ip_address(ip)
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return ip
 
 
 def client_ip(request: HttpRequest) -> str | None:

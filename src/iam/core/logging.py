@@ -53,8 +53,12 @@ class RequestIdFilter(logging.Filter):
     """Adds ``request_id`` (None outside a request) to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
         if not hasattr(record, "request_id"):
             # django.request logs errors after the middleware returned, with the request
-            request = getattr(record, "request", None)
             record.request_id = _request_id.get() or getattr(request, "request_id", None)
+        if isinstance(request, HttpRequest):
+            # method and path only: a query string may carry what a client should not have
+            # put there (tokens), and the formatter would print the whole request
+            record.request = f"{request.method} {request.path}"
         return True

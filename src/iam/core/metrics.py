@@ -104,10 +104,19 @@ def _allowed(request: HttpRequest) -> bool:
     if ip is None:
         return False
     address = ipaddress.ip_address(ip)
-    return any(
-        address in ipaddress.ip_network(net, strict=False)
-        for net in settings.IAM_METRICS_ALLOWED_IPS
-    )
+    return any(address in net for net in metrics_networks())
+
+
+def metrics_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """``IAM_METRICS_ALLOWED_IPS`` parsed; entries that do not parse allow nothing (system check
+    ``iam.E010`` reports them at startup)."""
+    networks = []
+    for entry in settings.IAM_METRICS_ALLOWED_IPS:
+        try:
+            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+        except ValueError:
+            continue
+    return networks
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

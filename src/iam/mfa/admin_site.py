@@ -53,9 +53,12 @@ class MfaAdminAuthenticationForm(AdminAuthenticationForm):
 
         client = client_info(self.request) if self.request else ClientInfo(None, "")
         identifier = str(self.cleaned_data.get("username") or "")
-        account_key = login_account_key(user_get_by_login(identifier=identifier), identifier)
+        account = user_get_by_login(identifier=identifier)
+        account_key = login_account_key(account, identifier)
         try:
-            login_lockout_check(account_key=account_key, ip=client.ip)
+            login_lockout_check(
+                account_key=account_key, ip=client.ip, user_id=account.pk if account else None
+            )
         except IAMError as exc:
             raise forms.ValidationError(exc.detail, code=exc.code) from exc
         try:
