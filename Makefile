@@ -2,7 +2,7 @@
 PORT ?= 8000
 VENV := .venv/bin
 
-.PHONY: setup run worker test test-client lint format bench
+.PHONY: setup run worker test test-client fuzz lint format bench
 
 setup:
 	@./scripts/bootstrap.sh
@@ -21,6 +21,12 @@ worker: setup
 ## The whole test suite (SQLite + local-memory cache unless DATABASE_URL / REDIS_URL are set).
 test: setup
 	$(VENV)/pytest -n auto -q
+
+## The schema fuzzer (schemathesis): every operation of /api/schema/, anonymous and signed in,
+## must never answer 5xx, and every 4xx is JSON with detail/code. Deterministic; IAM_FUZZ_EXAMPLES
+## (default 25) bounds the random examples per operation.
+fuzz: setup
+	IAM_FUZZ=1 $(VENV)/pytest tests/fuzz -q
 
 ## The verifier package on its own: a fresh venv with only iam-client and its test extras.
 CLIENT_VENV := var/iam-client-venv

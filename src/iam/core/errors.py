@@ -96,14 +96,13 @@ def json_server_error(request: HttpRequest) -> JsonResponse:
 
 def json_bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     if isinstance(exception, RequestDataTooBig | TooManyFieldsSent):
-        return JsonResponse(
-            {
-                "detail": "The request body is larger than this service accepts "
-                f"({settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes).",
-                "code": "request_too_large",
-            },
-            status=413,
+        detail = (
+            f"The request body has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields."
+            if isinstance(exception, TooManyFieldsSent)
+            else "The request body is larger than this service accepts "
+            f"({settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes)."
         )
+        return JsonResponse({"detail": detail, "code": "request_too_large"}, status=413)
     return JsonResponse({"detail": "Bad request.", "code": "bad_request"}, status=400)
 
 
