@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.core.mail import EmailMultiAlternatives
+from django.db.models import Count, Q
 
 from iam.accounts.link_tokens import LinkPurpose, link_token_make
 from iam.accounts.models import User
@@ -166,8 +167,14 @@ def sign_in_notice_enqueue(*, session: DeviceSession) -> None:
     account is not news."""
     if not iam_settings.notify_new_device:
         return
-    earlier = DeviceSession.objects.filter(user_id=session.user_id).exclude(pk=session.pk)
-    if not earlier.exists() or earlier.filter(user_agent=session.user_agent).exists():
+    earlier = (
+        DeviceSession.objects.filter(user_id=session.user_id)
+        .exclude(pk=session.pk)
+        .aggregate(
+            any=Count("pk"), same_device=Count("pk", filter=Q(user_agent=session.user_agent))
+        )
+    )
+    if not earlier["any"] or earlier["same_device"]:
         return  # (not budgeted either: it takes the password, and the login limits bound it)
     mail_enqueue(builder=build_sign_in_notice, ref=str(session.pk), variant=MailKind.NEW_SIGN_IN)
 

@@ -123,8 +123,7 @@ def login_with_password(
     with transaction.atomic():
         # Sign-ins and MFA changes of this user take turns: MFA turned on (or the password
         # changed) while this request ran is seen here, not slipped past.
-        user_lock(user_id=user.pk)
-        current = User.objects.filter(pk=user.pk).values_list("password", "is_active").first()
+        current = user_lock(user_id=user.pk)
         refusal = "changed_meanwhile" if current != (checked_password, True) else None
         if refusal is None:
             challenge = mfa_challenge_start(

@@ -341,11 +341,17 @@ def backup_codes_regenerate(
     return codes
 
 
-def user_lock(*, user_id: uuid.UUID | str) -> None:
+def user_lock(*, user_id: uuid.UUID | str) -> tuple[str, bool] | None:
     """Lock the user's row for the transaction: sign-ins and MFA changes of one user take turns,
     so a login cannot slip a password-only session past MFA being turned on. Always taken first
-    (then challenges, backup codes, device), in one order everywhere."""
-    list(User.objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True))
+    (then challenges, backup codes, device), in one order everywhere. Returns the row's current
+    ``(password, is_active)``, None if it is gone."""
+    return (
+        User.objects.select_for_update()
+        .filter(pk=user_id)
+        .values_list("password", "is_active")
+        .first()
+    )
 
 
 def _mfa_delete(*, user_id: uuid.UUID | str) -> bool:
