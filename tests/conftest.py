@@ -10,6 +10,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from iam.accounts.models import User
+from iam.authn.throttles import throttle_leases_clear
 from iam.core.ratelimit import ratelimit_cache
 from iam.sessions.auth_state import local_state
 from iam.tokens import services as key_services
@@ -39,6 +40,7 @@ def _isolated_process_state(
     local_state.drop()
     cache.clear()
     ratelimit_cache.reset()
+    throttle_leases_clear()
     yield
     key_ring_clear()
     access_token_cache.clear()

@@ -88,3 +88,35 @@ def test_authenticated_requests_are_limited_per_user(
     limited = api.get("/api/auth/sessions/", REMOTE_ADDR="10.0.0.8", **headers)
     assert limited.status_code == 429  # per user, whichever IP and endpoint
     assert limited.json()["code"] == "throttled"
+
+
+def test_generous_limits_are_counted_in_leases_never_late(
+    api: Any, tokens: dict, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-user limit (1000/hour) costs one counter call per 10 requests; a process that
+    starts afresh (another worker) takes a new block, so the limit can bite early, never late."""
+    from iam.authn import throttles
+    from iam.core.ratelimit import ratelimit_cache
+
+    calls = []
+    real = ratelimit_cache.incr_window
+    monkeypatch.setattr(
+        ratelimit_cache, "incr_window", lambda *a, **k: calls.append(a) or real(*a, **k)
+    )
+    import time_machine
+    from django.utils import timezone
+
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access']}"}
+    statuses = []
+    clock = time_machine.travel(timezone.now(), tick=False)  # one hour window throughout
+    clock.start()
+    for i in range(1000):
+        if i == 500:
+            throttles.throttle_leases_clear()  # as if the next requests hit another worker
+        statuses.append(api.get("/api/auth/me/", **headers).status_code)
+    user_calls = [a for a in calls if ":user:" in str(a[0]) or "throttle_user" in str(a[0])]
+    assert len(user_calls) <= 102
+    assert statuses.count(200) >= 990  # at most one unused block per process refused early
+    last = api.get("/api/auth/me/", **headers).status_code
+    clock.stop()
+    assert last == 429  # and never late

@@ -100,3 +100,15 @@ def mfa_login(login: Callable[..., Any]) -> Callable[..., Any]:
         )
 
     return _mfa_login
+
+
+@pytest.fixture(autouse=True)
+def _login_limits_out_of_the_way(settings: Any) -> None:
+    """These tests sign in often: the per-IP and per-account login limits are tested elsewhere
+    (the second-factor limits stay at their defaults)."""
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    lifted = dict.fromkeys(("login_ip", "login_account", "anon"), "10000/min")
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, **lifted},
+    }

@@ -100,11 +100,21 @@ def test_limiter_counts_only_attempts_not_handed_back(settings: Any) -> None:
             "mfa_code": "2/min",
         },
     }
-    for _ in range(5):  # right codes hand their attempt back
-        mfa_attempt_release(mfa_attempt_reserve(user_id="u1"))
-    mfa_attempt_reserve(user_id="u1")
-    mfa_attempt_reserve(user_id="u1")
-    with pytest.raises(Throttled) as caught:
+    import time_machine
+
+    with time_machine.travel(AT, tick=False) as clock:  # 15 s into a minute
+        for _ in range(5):  # right codes hand their attempt back
+            mfa_attempt_release(mfa_attempt_reserve(user_id="u1"))
         mfa_attempt_reserve(user_id="u1")
-    assert 1 <= caught.value.retry_after <= 61
-    mfa_attempt_reserve(user_id="u2")  # per user
+        mfa_attempt_reserve(user_id="u1")
+        with pytest.raises(Throttled) as caught:
+            mfa_attempt_reserve(user_id="u1")
+        mfa_attempt_reserve(user_id="u2")  # per user
+        # a sliding minute: both wrong codes must slide out of the last 60 s, so the window
+        # that held them ends (45 s) and half of the next one passes (30 s)
+        assert caught.value.retry_after == 76
+        clock.shift(74)
+        with pytest.raises(Throttled):
+            mfa_attempt_reserve(user_id="u1")
+        clock.shift(2)
+        mfa_attempt_reserve(user_id="u1")

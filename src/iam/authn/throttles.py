@@ -4,6 +4,8 @@ run before the view, so the login limits are checked before any password hash is
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Any
 
 from rest_framework.request import Request
@@ -23,10 +25,11 @@ from iam.tokens.tokens import RefreshToken
 
 class _LiveRateThrottle(SimpleRateThrottle):
     """A DRF throttle that reads its rate from settings at use (DRF freezes THROTTLE_RATES at
-    import) and counts in the rate-limit cache with a counter per fixed window: ``add`` +
-    ``incr`` are atomic, so a burst of parallel requests cannot all pass (DRF's own
-    read-decide-write of a timestamp list can), and the cost is the same at any rate. A burst at
-    a window's edge can reach twice the rate across the two windows."""
+    import) and counts in the rate-limit cache with a sliding-window counter: a counter per
+    window, atomically incremented (a burst of parallel requests cannot all pass, which DRF's
+    own read-decide-write of a timestamp list allows), plus the previous window's count weighted
+    by how much of it still lies within the last ``duration`` seconds. Constant cost at any rate,
+    one round trip on Redis, and no doubled burst at a window's edge."""
 
     cache = ratelimit_cache
 
@@ -40,19 +43,88 @@ class _LiveRateThrottle(SimpleRateThrottle):
         if self.key is None:
             return True
         self.now = self.timer()
-        window = int(self.now // self.duration)
+        window, into = divmod(self.now, self.duration)
+        window = int(window)
         key = f"{self.key}:{window}"
-        self.cache.add(key, 0, self.duration + 1)
-        try:
-            count = self.cache.incr(key)
-        except ValueError:  # expired in between
-            self.cache.set(key, 1, self.duration + 1)
-            count = 1
-        self._retry_at = (window + 1) * self.duration
-        return count <= self.num_requests
+        position, before = _counted(
+            key, f"{self.key}:{window - 1}", self.num_requests, self.duration
+        )
+        self._wait = sliding_wait(
+            limit=self.num_requests,
+            position=position,
+            before=before,
+            into=into,
+            duration=self.duration,
+        )
+        if self._wait <= 0:
+            return True
+        _uncount(key, position, self.num_requests)  # a refused request does not count
+        return False
 
     def wait(self) -> float:
-        return max(1.0, self._retry_at - self.now)
+        return max(1.0, self._wait)
+
+
+# Generous limits (100/hour and up) are counted in leases: a process reserves a block of 1 % of
+# the limit in one round trip and hands it out locally, so the per-user limit costs one Redis
+# call per 10 requests instead of one per request. A process's unused block still counts, so a
+# client spread over N processes may be refused up to N blocks early (about N % of the limit),
+# never late. Small limits (login, refresh, mail) are counted one by one, exactly.
+LEASE_FRACTION = 100
+# window key -> [position of the next request, lease end, previous window's count]
+_leases: dict[str, list[int]] = {}
+_leases_lock = threading.Lock()
+
+
+def _counted(key: str, previous: str, limit: int, duration: int) -> tuple[int, int]:
+    """``(this request's position in its window, the previous window's count)``. Counters live
+    two windows (the next one weighs the previous)."""
+    ttl = 2 * duration + 1
+    block = limit // LEASE_FRACTION
+    if block <= 1:
+        return ratelimit_cache.incr_window(key, ttl, previous=previous)
+    with _leases_lock:
+        lease = _leases.get(key)
+        if lease is not None and lease[0] <= lease[1]:
+            position = lease[0]
+            lease[0] += 1
+            return position, lease[2]
+    end, before = ratelimit_cache.incr_window(key, ttl, block, previous=previous)
+    with _leases_lock:
+        if len(_leases) > 10_000:
+            _leases.clear()
+        _leases[key] = [end - block + 2, end, before]
+    return end - block + 1, before
+
+
+def sliding_wait(*, limit: int, position: int, before: int, into: float, duration: int) -> float:
+    """Seconds until a request at ``position`` in its window fits under ``limit`` (0: now),
+    counting the previous window (``before``) by the share of it still in the last ``duration``
+    seconds: the previous window slides out, or else the current one ends."""
+    room = limit - position
+    if room < 0:  # this window alone is over: it must become the previous one and slide out
+        current = position - 1
+        return duration - into + max(0.0, 1 - (limit - 1) / current) * duration
+    if position + before * (1 - into / duration) <= limit:
+        return 0.0
+    return (1 - room / before) * duration - into
+
+
+def _uncount(key: str, position: int, limit: int) -> None:
+    if limit // LEASE_FRACTION <= 1:
+        with contextlib.suppress(ValueError):
+            ratelimit_cache.decr(key)
+        return
+    with _leases_lock:
+        lease = _leases.get(key)
+        if lease is not None and lease[0] == position + 1:
+            lease[0] = position  # handed out again
+
+
+def throttle_leases_clear() -> None:
+    """Forget this process's leases (tests; counters in the cache are not touched)."""
+    with _leases_lock:
+        _leases.clear()
 
 
 class AnonThrottle(_LiveRateThrottle, AnonRateThrottle):

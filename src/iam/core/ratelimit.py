@@ -81,6 +81,36 @@ class RateLimitCache:
         self._local.clear()
         self._retry_at, self._down_since = 0.0, None
 
+    def incr_window(
+        self, key: str, ttl: int, delta: int = 1, *, previous: str | None = None
+    ) -> tuple[int, int]:
+        """Add ``delta`` to a counter that expires ``ttl`` seconds after it was created:
+        ``(its new value, the value of the counter named previous, 0 if none)``. Atomic; one
+        round trip on Redis (``SET NX EX``, ``INCRBY`` and ``GET`` pipelined)."""
+        if time.time() >= self._retry_at:
+            backend = caches["default"]
+            try:
+                client = _redis_client(backend)
+                if client is None:
+                    result = _add_incr(backend, key, ttl, delta, previous)
+                else:
+                    full = backend.make_key(key)
+                    pipe = client.pipeline(transaction=False)
+                    pipe.set(full, 0, ex=ttl, nx=True)
+                    pipe.incrby(full, delta)
+                    if previous is not None:
+                        pipe.get(backend.make_key(previous))
+                    replies = pipe.execute()
+                    before = int(replies[2] or 0) if previous is not None else 0
+                    result = (int(replies[1]), before)
+            except Exception as exc:
+                self._went_down(exc)
+            else:
+                if self._down_since is not None:
+                    self._came_back()
+                return result
+        return _add_incr(self._local, key, ttl, delta, previous)
+
     # the cache API the throttles use
     def get(self, key: str, default: Any = None) -> Any:
         return self._call("get", key, default)
@@ -108,6 +138,24 @@ class RateLimitCache:
 
     def get_many(self, keys: list[str]) -> dict[str, Any]:
         return self._call("get_many", keys)
+
+
+def _redis_client(backend: Any) -> Any | None:
+    """The raw redis-py client behind django-redis, or None for other backends."""
+    get_client = getattr(getattr(backend, "client", None), "get_client", None)
+    return get_client(write=True) if get_client else None
+
+
+def _add_incr(
+    backend: Any, key: str, ttl: int, delta: int, previous: str | None
+) -> tuple[int, int]:
+    backend.add(key, 0, ttl)
+    try:
+        value = backend.incr(key, delta)
+    except ValueError:  # expired between add and incr
+        backend.set(key, delta, ttl)
+        value = delta
+    return value, int(backend.get(previous) or 0) if previous is not None else 0
 
 
 ratelimit_cache = RateLimitCache()

@@ -1,6 +1,6 @@
 """Wrong second-factor codes per user, counted in the rate-limit cache, two ways:
 
-- a rate (``IAM_THROTTLE_MFA_CODE``, 5/min, fixed windows): an attempt is reserved before the
+- a rate (``IAM_THROTTLE_MFA_CODE``, 5/min, sliding window): an attempt is reserved before the
   code is checked (so a burst of parallel guesses cannot all slip through) and handed back when
   the code was right, so only wrong codes use up the allowance;
 - consecutive failures, over windows and ``mfa_token``s: after ``IAM_MFA_FREE_FAILURES`` (10) in
@@ -20,6 +20,7 @@ from django.conf import settings
 from rest_framework.settings import api_settings
 
 from iam.authn.lockout import LockoutPolicy, delay_check, failure_run_record
+from iam.authn.throttles import sliding_wait
 from iam.core.exceptions import Throttled
 from iam.core.ratelimit import ratelimit_cache as cache
 
@@ -42,19 +43,15 @@ def mfa_attempt_reserve(*, user_id: uuid.UUID | str) -> str:
     up. Returns a handle for ``mfa_attempt_release``."""
     limit, seconds = _rate()
     now = time.time()
-    window = int(now // seconds)
-    key = _key(user_id, window)
-    cache.add(key, 0, timeout=seconds + 1)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=seconds + 1)
-        used = 1
-    if used > limit:
-        raise Throttled(
-            "Too many wrong codes; wait before trying again.",
-            retry_after=int((window + 1) * seconds - now) + 1,
-        )
+    window, into = divmod(now, seconds)
+    key = _key(user_id, int(window))
+    used, before = cache.incr_window(key, 2 * seconds + 1, previous=_key(user_id, int(window) - 1))
+    wait = sliding_wait(
+        limit=limit, position=used, before=max(before, 0), into=into, duration=seconds
+    )
+    if wait > 0:
+        mfa_attempt_release(key)  # a refused attempt does not count
+        raise Throttled("Too many wrong codes; wait before trying again.", retry_after=wait + 1)
     return key
 
 
