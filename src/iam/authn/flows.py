@@ -184,7 +184,7 @@ def _login_complete(
     method: str | None = None,
 ) -> IssuedTokens:
     """Every factor passed: open the device session and issue its first tokens."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside the login's transaction: no savepoint
         if membership is not None and not membership_locked(
             user_id=user.pk, tenant_id=membership.tenant_id
         ):
