@@ -226,11 +226,11 @@ def test_a_lowered_rate_still_answers_429_with_retry_after(
 def test_a_dotless_i_does_not_make_a_second_mail_bucket_for_one_address(
     api: Any, keys: Any, outbox: list
 ) -> None:
-    """BUG (PostgreSQL): ``AccountMailThrottle`` keys on ``casefold()`` of the typed address,
-    the account lookup is ``email__iexact`` (``UPPER()`` in PostgreSQL, which maps the dotless
-    i, U+0131, to ``I``). ``ian@\u0131bm.test`` reaches the account ``ian@ibm.test`` (its
-    reset mail goes to the real address) but counts in another bucket: each ``i`` of an
-    address doubles the 3/hour per-IP allowance. Key it by the account the address names."""
+    """Found in review, fixed since (PostgreSQL only; SQLite's ``iexact`` folds ASCII only):
+    ``AccountMailThrottle`` keyed on ``casefold()`` of the typed address while the account
+    lookup is ``email__iexact`` (``UPPER()`` in PostgreSQL, which maps the dotless i, U+0131, to
+    ``I``): ``ian@\u0131bm.test`` reached the account ``ian@ibm.test`` but counted in another
+    bucket. Addresses are now counted as the database compares them (``canonical_identifier``)."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite's iexact folds ASCII only")
     User.objects.create_user(email="ian@ibm.test", password=PASSWORD, email_verified=True)

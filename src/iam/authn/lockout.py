@@ -20,7 +20,9 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils import timezone
 
+from iam.core.conf import iam_settings
 from iam.core.crypto import sha256_hex
 from iam.core.exceptions import Throttled
 from iam.core.http import ip_bucket
@@ -143,20 +145,11 @@ def login_lockout_check(*, account_key: str, ip: str | None, user_id: object | N
 
 
 def _known_address(user_id: object, ip: str) -> bool:
-    from datetime import timedelta
+    """The account signed in or refreshed from ``ip`` within ``IAM_SESSION_RETENTION``."""
+    from iam.sessions.models import DeviceSession  # a model: not at import (app loading)
 
-    from django.utils import timezone
-
-    from iam.sessions.models import DeviceSession
-
-    since = timezone.now() - max(settings_retention(), timedelta(days=1))
+    since = timezone.now() - iam_settings.session_retention
     return DeviceSession.objects.filter(user_id=user_id, ip=ip, last_used_at__gte=since).exists()
-
-
-def settings_retention() -> object:
-    from iam.core.conf import iam_settings
-
-    return iam_settings.session_retention
 
 
 def login_failure_record(*, account_key: str, ip: str | None) -> list[LockStarted]:

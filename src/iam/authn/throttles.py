@@ -36,30 +36,37 @@ class _LiveRateThrottle(SimpleRateThrottle):
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
+    def get_ident(self, request: Request) -> str:
+        """Per-IP limits count the client IP, an IPv6 client by its /64 (never DRF's raw
+        ``X-Forwarded-For``)."""
+        return ip_bucket(client_ip(request))
+
     def allow_request(self, request: Request, view: Any) -> bool:
         if self.rate is None:
             return True
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        self.now = self.timer()
-        window, into = divmod(self.now, self.duration)
+        _, self._wait = self.take(self.key)
+        return self._wait <= 0
+
+    def take(self, ident: str) -> tuple[str, float]:
+        """Count one request for ``ident``: ``(the window's counter key, seconds to wait; 0 when
+        the request fits)``. A refused request is not counted."""
+        window, into = divmod(self.timer(), self.duration)
         window = int(window)
-        key = f"{self.key}:{window}"
-        position, before = _counted(
-            key, f"{self.key}:{window - 1}", self.num_requests, self.duration
-        )
-        self._wait = sliding_wait(
+        key = f"{ident}:{window}"
+        position, before = _counted(key, f"{ident}:{window - 1}", self.num_requests, self.duration)
+        wait = sliding_wait(
             limit=self.num_requests,
             position=position,
             before=before,
             into=into,
             duration=self.duration,
         )
-        if self._wait <= 0:
-            return True
-        _uncount(key, position, self.num_requests)  # a refused request does not count
-        return False
+        if wait > 0:
+            _uncount(key, position, self.num_requests)
+        return key, wait
 
     def wait(self) -> float:
         return max(1.0, self._wait)
@@ -132,17 +139,18 @@ class AnonThrottle(_LiveRateThrottle, AnonRateThrottle):
 
     scope = "anon"
 
-    def get_ident(self, request: Request) -> str:
-        return ip_bucket(client_ip(request))  # never DRF's raw X-Forwarded-For
-
 
 class UserThrottle(_LiveRateThrottle, UserRateThrottle):
     """Every authenticated API request, per user (``IAM_THROTTLE_USER``)."""
 
     scope = "user"
 
-    def get_ident(self, request: Request) -> str:
-        return ip_bucket(client_ip(request))
+
+class MfaCodeThrottle(_LiveRateThrottle):
+    """Wrong second-factor codes per user (``IAM_THROTTLE_MFA_CODE``); counted by
+    ``iam.mfa.limits``, which hands right codes back."""
+
+    scope = "mfa_code"
 
 
 class RefreshSessionThrottle(_LiveRateThrottle):
@@ -155,10 +163,7 @@ class RefreshSessionThrottle(_LiveRateThrottle):
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         token = refresh_token_of(request)
-        if token is None:
-            ident = f"ip:{ip_bucket(client_ip(request))}"
-        else:
-            ident = f"sid:{token.get('sid')}"
+        ident = f"ip:{self.get_ident(request)}" if token is None else f"sid:{token.get('sid')}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
@@ -193,7 +198,7 @@ class LoginIPThrottle(_LiveRateThrottle):
     scope = "login_ip"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
-        return self.cache_format % {"scope": self.scope, "ident": ip_bucket(client_ip(request))}
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class LoginAccountThrottle(_LiveRateThrottle):
@@ -237,7 +242,7 @@ class AccountMailThrottle(_LiveRateThrottle):
         if not isinstance(email, str) or not email.strip():
             return None  # the serializer refuses it
         address = sha256_hex(canonical_identifier(email))
-        ident = f"{type(view).__name__}:{address}:{ip_bucket(client_ip(request))}"
+        ident = f"{type(view).__name__}:{address}:{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
@@ -259,4 +264,4 @@ class RegisterIPThrottle(_LiveRateThrottle):
     scope = "register_ip"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
-        return self.cache_format % {"scope": self.scope, "ident": ip_bucket(client_ip(request))}
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

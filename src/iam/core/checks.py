@@ -1,6 +1,5 @@
 """System checks: bad configuration becomes a startup error, not a production surprise."""
 
-import ipaddress
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -9,6 +8,7 @@ from django.core.checks import Error, Warning, register
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from iam.core.conf import get_iam_settings
+from iam.core.metrics import metrics_networks_parse
 
 OWASP_ARGON2_FLOOR = {"memory_cost_kib": 19456, "time_cost": 2, "parallelism": 1}
 
@@ -88,16 +88,11 @@ def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
         errors.append(
             Error("Use CORS_ALLOWED_ORIGINS (exact origins), not patterns.", id="iam.E009")
         )
-    for entry in getattr(settings, "IAM_METRICS_ALLOWED_IPS", []):
-        try:
-            ipaddress.ip_network(str(entry).strip(), strict=False)
-        except ValueError:
-            errors.append(
-                Error(
-                    f"IAM_METRICS_ALLOWED_IPS: {entry!r} is not an address or network.",
-                    id="iam.E010",
-                )
-            )
+    _, invalid = metrics_networks_parse(getattr(settings, "IAM_METRICS_ALLOWED_IPS", []))
+    errors.extend(
+        Error(f"IAM_METRICS_ALLOWED_IPS: {entry!r} is not an address or network.", id="iam.E010")
+        for entry in invalid
+    )
     if not 64 <= conf.password_max_length <= 4096:
         errors.append(
             Error(

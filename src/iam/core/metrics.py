@@ -110,13 +110,20 @@ def _allowed(request: HttpRequest) -> bool:
 def metrics_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """``IAM_METRICS_ALLOWED_IPS`` parsed; entries that do not parse allow nothing (system check
     ``iam.E010`` reports them at startup)."""
-    networks = []
-    for entry in settings.IAM_METRICS_ALLOWED_IPS:
+    return metrics_networks_parse(settings.IAM_METRICS_ALLOWED_IPS)[0]
+
+
+def metrics_networks_parse(
+    entries: list[str],
+) -> tuple[list[ipaddress.IPv4Network | ipaddress.IPv6Network], list[str]]:
+    """``(the networks, the entries that are not an address or network)``."""
+    networks, invalid = [], []
+    for entry in entries:
         try:
             networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
         except ValueError:
-            continue
-    return networks
+            invalid.append(entry)
+    return networks, invalid
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import caches
@@ -29,10 +30,12 @@ class RateLimitCache:
         self._retry_at = 0.0
         self._down_since: float | None = None
 
-    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def _run[T](self, operation: Callable[[Any], T]) -> T:
+        """``operation(backend)`` on the shared cache, or on the per-process fallback while the
+        shared cache is unreachable."""
         if time.time() >= self._retry_at:
             try:
-                result = getattr(caches["default"], name)(*args, **kwargs)
+                result = operation(caches["default"])
             except ValueError:  # incr/decr of a missing key: an answer, not an outage
                 raise
             except Exception as exc:
@@ -41,7 +44,10 @@ class RateLimitCache:
                 if self._down_since is not None:
                     self._came_back()
                 return result
-        return getattr(self._local, name)(*args, **kwargs)
+        return operation(self._local)
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._run(lambda backend: getattr(backend, name)(*args, **kwargs))
 
     def _went_down(self, exc: Exception) -> None:
         with self._lock:
@@ -87,34 +93,9 @@ class RateLimitCache:
         """Add ``delta`` to a counter that expires ``ttl`` seconds after it was created:
         ``(its new value, the value of the counter named previous, 0 if none)``. Atomic; one
         round trip on Redis (``SET NX EX``, ``INCRBY`` and ``GET`` pipelined)."""
-        if time.time() >= self._retry_at:
-            backend = caches["default"]
-            try:
-                client = _redis_client(backend)
-                if client is None:
-                    result = _add_incr(backend, key, ttl, delta, previous)
-                else:
-                    full = backend.make_key(key)
-                    pipe = client.pipeline(transaction=False)
-                    pipe.set(full, 0, ex=ttl, nx=True)
-                    pipe.incrby(full, delta)
-                    if previous is not None:
-                        pipe.get(backend.make_key(previous))
-                    replies = pipe.execute()
-                    before = int(replies[2] or 0) if previous is not None else 0
-                    result = (int(replies[1]), before)
-            except Exception as exc:
-                self._went_down(exc)
-            else:
-                if self._down_since is not None:
-                    self._came_back()
-                return result
-        return _add_incr(self._local, key, ttl, delta, previous)
+        return self._run(lambda backend: _incr_window(backend, key, ttl, delta, previous))
 
     # the cache API the throttles use
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._call("get", key, default)
-
     def set(self, key: str, value: Any, timeout: float | None = None) -> None:
         self._call("set", key, value, timeout)
 
@@ -130,9 +111,6 @@ class RateLimitCache:
     def touch(self, key: str, timeout: float | None = None) -> bool:
         return self._call("touch", key, timeout)
 
-    def delete(self, key: str) -> bool:
-        return self._call("delete", key)
-
     def delete_many(self, keys: list[str]) -> None:
         self._call("delete_many", keys)
 
@@ -144,6 +122,22 @@ def _redis_client(backend: Any) -> Any | None:
     """The raw redis-py client behind django-redis, or None for other backends."""
     get_client = getattr(getattr(backend, "client", None), "get_client", None)
     return get_client(write=True) if get_client else None
+
+
+def _incr_window(
+    backend: Any, key: str, ttl: int, delta: int, previous: str | None
+) -> tuple[int, int]:
+    client = _redis_client(backend)
+    if client is None:
+        return _add_incr(backend, key, ttl, delta, previous)
+    full = backend.make_key(key)
+    pipe = client.pipeline(transaction=False)
+    pipe.set(full, 0, ex=ttl, nx=True)
+    pipe.incrby(full, delta)
+    if previous is not None:
+        pipe.get(backend.make_key(previous))
+    replies = pipe.execute()
+    return int(replies[1]), int(replies[2] or 0) if previous is not None else 0
 
 
 def _add_incr(

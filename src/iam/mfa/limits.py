@@ -13,44 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import time
 import uuid
 
 from django.conf import settings
-from rest_framework.settings import api_settings
 
 from iam.authn.lockout import LockoutPolicy, delay_check, failure_run_record
-from iam.authn.throttles import sliding_wait
+from iam.authn.throttles import MfaCodeThrottle
 from iam.core.exceptions import Throttled
 from iam.core.ratelimit import ratelimit_cache as cache
 
-SCOPE = "mfa_code"
-_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _rate() -> tuple[int, int]:
-    """(attempts, seconds) from the DRF-style rate ``IAM_THROTTLE_MFA_CODE`` ("5/min")."""
-    count, period = api_settings.DEFAULT_THROTTLE_RATES[SCOPE].split("/")
-    return int(count), _PERIODS[period.strip()[0]]
-
-
-def _key(user_id: uuid.UUID | str, window: int) -> str:
-    return f"iam:mfa-fail:{user_id}:{window}"
-
 
 def mfa_attempt_reserve(*, user_id: uuid.UUID | str) -> str:
-    """Count one attempt for the user; raises ``Throttled`` when the window's allowance is used
-    up. Returns a handle for ``mfa_attempt_release``."""
-    limit, seconds = _rate()
-    now = time.time()
-    window, into = divmod(now, seconds)
-    key = _key(user_id, int(window))
-    used, before = cache.incr_window(key, 2 * seconds + 1, previous=_key(user_id, int(window) - 1))
-    wait = sliding_wait(
-        limit=limit, position=used, before=max(before, 0), into=into, duration=seconds
-    )
+    """Count one attempt for the user; raises ``Throttled`` when the allowance is used up (the
+    refused attempt is not counted). Returns a handle for ``mfa_attempt_release``."""
+    key, wait = MfaCodeThrottle().take(f"iam:mfa-fail:{user_id}")
     if wait > 0:
-        mfa_attempt_release(key)  # a refused attempt does not count
         raise Throttled("Too many wrong codes; wait before trying again.", retry_after=wait + 1)
     return key
 

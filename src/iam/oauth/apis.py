@@ -22,7 +22,6 @@ from rest_framework.views import APIView
 
 from iam.authn.apis import client_info
 from iam.authn.throttles import _LiveRateThrottle
-from iam.core.http import client_ip, ip_bucket
 from iam.oauth.models import ServiceClient
 from iam.oauth.services import (
     OAuthError,
@@ -43,7 +42,7 @@ class OAuthIPThrottle(_LiveRateThrottle):
     scope = "oauth_ip"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
-        return self.cache_format % {"scope": self.scope, "ident": ip_bucket(client_ip(request))}
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 def _field(request: Request, name: str) -> str | None:
