@@ -248,6 +248,11 @@ class MeApi(NoStoreAPIView):
 
     class MeDeleteInput(serializers.Serializer):
         password = _password()
+        code = serializers.CharField(
+            required=False,
+            max_length=64,
+            help_text="A TOTP or backup code; required when two-factor authentication is on.",
+        )
 
     def get_throttles(self) -> list[BaseThrottle]:
         if self.request.method in ("PATCH", "DELETE"):
@@ -286,8 +291,12 @@ class MeApi(NoStoreAPIView):
         request=MeDeleteInput,
         responses={
             204: None,
-            400: OpenApiResponse(ERROR, description="password_required, invalid_password"),
+            400: OpenApiResponse(
+                ERROR,
+                description="password_required, invalid_password, mfa_code_required, invalid_code",
+            ),
             401: ERROR,
+            429: ERROR,
             503: ERROR,
         },
         summary="Delete the account: deactivated, personal data erased, every session ended",
@@ -298,7 +307,9 @@ class MeApi(NoStoreAPIView):
         services.account_delete(
             user=request.user,
             password=data.validated_data["password"],
+            code=data.validated_data.get("code"),
             client=client_info(request),
+            session_id=request.auth["sid"],
         )
         response = Response(status=status.HTTP_204_NO_CONTENT)
         clear_token_cookies(response)

@@ -32,11 +32,13 @@ from iam.authn.lockout import login_lockout_clear, user_account_key
 from iam.core.exceptions import (
     EmailTaken,
     InvalidPassword,
+    MfaCodeRequired,
     PasswordRejected,
     PasswordRequired,
     UsernameTaken,
 )
-from iam.mfa.services import mfa_forget
+from iam.mfa.selectors import mfa_enabled
+from iam.mfa.services import mfa_code_verify, mfa_forget
 from iam.sessions.models import DeviceSession, RevokeReason
 from iam.sessions.services import ClientInfo, sessions_revoke_for_user
 from iam.tenancy.services import memberships_leave_all
@@ -286,14 +288,34 @@ def profile_update(
     return user
 
 
-def account_delete(*, user: User, password: str | None, client: ClientInfo) -> None:
+def account_delete(
+    *,
+    user: User,
+    password: str | None,
+    client: ClientInfo,
+    code: str | None = None,
+    session_id: uuid.UUID | str | None = None,
+) -> None:
     """Delete an account at its owner's request (policy in docs/api.md, "Account deletion"):
 
     the row stays, deactivated and anonymised, so that its UUID keeps the audit trail together as
     a pseudonymous id; personal data (address, username, name, password, device sessions with
     their IPs and user agents) is erased; every session ends at once.
+
+    It cannot be undone, so an account with MFA on also needs a second-factor ``code``: a stolen
+    session plus a guessed or leaked password must not be enough to destroy the account.
     """
     _current_password_check(user, password)
+    if mfa_enabled(user_id=user.pk):
+        if not code:
+            raise MfaCodeRequired.on_field("code")
+        mfa_code_verify(
+            user_id=user.pk,
+            code=code,
+            client=client,
+            session_id=session_id,
+            purpose="account_delete",
+        )
     with transaction.atomic():
         memberships_leave_all(user=user)  # 409 last_owner while they alone own a tenant
         user.email = f"deleted-{uuid.uuid4().hex}@deleted.invalid"

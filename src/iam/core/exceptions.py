@@ -110,6 +110,16 @@ class PasswordRequired(IAMError):
     default_detail = "Give your current password to change this."
 
 
+class MfaCodeRequired(IAMError):
+    """An irreversible action of an account with MFA on, asked for without a second factor."""
+
+    code = "mfa_code_required"
+    default_detail = (
+        "Two-factor authentication is on for this account: give a code from the authenticator "
+        "or a backup code."
+    )
+
+
 class InvalidCode(IAMError):
     """A wrong, replayed or already-used second-factor code (TOTP or backup code)."""
 
