@@ -159,7 +159,10 @@ def test_admin_action_resets_mfa_and_is_audited(
 
 def test_deleting_the_account_drops_its_second_factors(api: Any, user_with_totp: Enrolled) -> None:
     response = api.delete(
-        "/api/auth/me/", {"password": PASSWORD}, format="json", **user_with_totp.auth
+        "/api/auth/me/",
+        {"password": PASSWORD, "code": user_with_totp.code()},
+        format="json",
+        **user_with_totp.auth,
     )
     assert response.status_code == 204, response.content
     assert not TotpDevice.objects.exists()
