@@ -133,8 +133,17 @@ def test_delete_needs_the_password(me, user):
     wrong = me("delete", {"password": "not mine"})
     assert wrong.status_code == 400
     assert wrong.json()["code"] == "invalid_password"
+    assert wrong.json()["fields"]["password"][0]["code"] == "invalid_password"  # the input's name
     user.refresh_from_db()
     assert user.is_active
+
+
+@pytest.mark.parametrize("code", ["", None, "123456"])
+def test_without_mfa_a_code_is_ignored(me, user, code):
+    """A form that always sends the ``code`` field must work for accounts without MFA."""
+    assert me("delete", {"password": PASSWORD, "code": code}).status_code == 204
+    user.refresh_from_db()
+    assert not user.is_active
 
 
 def test_delete_deactivates_anonymises_and_ends_every_session(api, user, login, outbox):

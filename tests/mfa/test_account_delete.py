@@ -10,6 +10,7 @@ import pytest
 from iam.audit.events import AuditEventType
 from iam.audit.models import AuditEvent
 from iam.mfa.models import BackupCode
+from iam.tenancy.services import tenant_create
 from tests.conftest import PASSWORD
 from tests.mfa.conftest import Clock, Enrolled
 
@@ -32,6 +33,30 @@ def test_the_password_alone_no_longer_deletes_an_account_with_mfa(
     assert response.status_code == 400
     assert response.json()["code"] == "mfa_code_required"
     assert response.json()["fields"]["code"][0]["code"] == "mfa_code_required"
+    assert _still_there(user_with_totp)
+
+
+@pytest.mark.parametrize("code", ["", None])
+def test_an_empty_code_is_a_missing_code(
+    api: Any, user_with_totp: Enrolled, code: str | None
+) -> None:
+    response = api.delete(
+        "/api/auth/me/", {"password": PASSWORD, "code": code}, format="json", **user_with_totp.auth
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "mfa_code_required")
+    assert _still_there(user_with_totp)
+
+
+def test_a_deletion_refused_for_the_last_owner_does_not_spend_the_code(
+    api: Any, user_with_totp: Enrolled
+) -> None:
+    tenant_create(name="Acme", slug="acme", owner=user_with_totp.user)
+    backup = user_with_totp.backup_codes[0]
+    refused = _delete(api, user_with_totp, password=PASSWORD, code=backup)
+    assert (refused.status_code, refused.json()["code"]) == (409, "last_owner")
+    unused = BackupCode.objects.filter(user_id=user_with_totp.user.pk, used_at__isnull=True)
+    assert unused.count() == len(user_with_totp.backup_codes)
+    assert not AuditEvent.objects.filter(type=AuditEventType.MFA_BACKUP_CODE_USED).exists()
     assert _still_there(user_with_totp)
 
 

@@ -250,8 +250,11 @@ class MeApi(NoStoreAPIView):
         password = _password()
         code = serializers.CharField(
             required=False,
+            allow_blank=True,
+            allow_null=True,
             max_length=64,
-            help_text="A TOTP or backup code; required when two-factor authentication is on.",
+            help_text="A TOTP or backup code; required when two-factor authentication is on "
+            "(ignored otherwise).",
         )
 
     def get_throttles(self) -> list[BaseThrottle]:

@@ -41,7 +41,7 @@ from iam.mfa.selectors import mfa_enabled
 from iam.mfa.services import mfa_code_verify, mfa_forget
 from iam.sessions.models import DeviceSession, RevokeReason
 from iam.sessions.services import ClientInfo, sessions_revoke_for_user
-from iam.tenancy.services import memberships_leave_all
+from iam.tenancy.services import memberships_leave_all, memberships_leave_check
 
 
 def _audit(event: AuditEventType, client: ClientInfo, user: User | None, **data: Any) -> None:
@@ -201,11 +201,13 @@ def password_reset_confirm(*, token: str, password: str, client: ClientInfo) -> 
     return user
 
 
-def _current_password_check(user: User, password: str | None) -> None:
+def _current_password_check(
+    user: User, password: str | None, *, field: str = "current_password"
+) -> None:
     if not password:
-        raise PasswordRequired.on_field("current_password")
+        raise PasswordRequired.on_field(field)
     if not user.check_password(password):
-        raise InvalidPassword.on_field("current_password")
+        raise InvalidPassword.on_field(field)
 
 
 def password_change(
@@ -305,7 +307,8 @@ def account_delete(
     It cannot be undone, so an account with MFA on also needs a second-factor ``code``: a stolen
     session plus a guessed or leaked password must not be enough to destroy the account.
     """
-    _current_password_check(user, password)
+    _current_password_check(user, password, field="password")
+    memberships_leave_check(user=user)  # a refused deletion must not spend the code
     if mfa_enabled(user_id=user.pk):
         if not code:
             raise MfaCodeRequired.on_field("code")

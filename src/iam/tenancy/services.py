@@ -114,15 +114,27 @@ def membership_locked(*, user_id: Any, tenant_id: Any) -> bool:
     )
 
 
+def _refuse_last_owner(membership: Membership) -> None:
+    if membership.role.name == OWNER and _owners_left(membership.tenant_id) <= 1:
+        raise LastOwner(
+            f"You are the last owner of {membership.tenant_id}; appoint another owner first."
+        )
+
+
+def memberships_leave_check(*, user: User) -> None:
+    """``LastOwner`` now if ``memberships_leave_all`` would refuse: checked before anything is
+    spent on a deletion (such as a second-factor code). Takes no locks; the leave itself checks
+    again under them."""
+    for membership in Membership.objects.filter(user=user).select_related("role"):
+        _refuse_last_owner(membership)
+
+
 def memberships_leave_all(*, user: User) -> None:
     """Remove every membership of a user whose account is being deleted; refused (409
     ``last_owner``) while they are a tenant's only owner: appoint another owner first."""
     for membership in Membership.objects.filter(user=user).select_related("role"):
         _tenant_lock(membership.tenant_id)
-        if membership.role.name == OWNER and _owners_left(membership.tenant_id) <= 1:
-            raise LastOwner(
-                f"You are the last owner of {membership.tenant_id}; appoint another owner first."
-            )
+        _refuse_last_owner(membership)
     deleted = list(Membership.objects.filter(user=user).values_list("tenant_id", flat=True))
     Membership.objects.filter(user=user).delete()
     for tenant_id in deleted:
