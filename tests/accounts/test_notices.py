@@ -6,6 +6,8 @@ from typing import Any
 
 import pyotp
 import pytest
+import time_machine
+from django.utils import timezone
 
 from iam.accounts.models import User
 from tests.conftest import PASSWORD, link_token
@@ -127,3 +129,28 @@ def test_mfa_changes_are_mailed(
         HTTP_AUTHORIZATION=f"Bearer {fresh['access']}",
     )
     assert outbox == []
+
+
+def test_a_sign_in_with_a_second_factor_from_a_new_device_is_mailed_once(
+    api: Any, user: User, login: Any, outbox: list
+) -> None:
+    """The second step opens the session in another request than the password step: it asks
+    on its own whether the device is known, not counting the session it just opened."""
+    from tests.mfa.conftest import enrol
+
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        tokens = login(api, HTTP_USER_AGENT=FIREFOX).json()
+        app, _ = enrol(api, tokens["access"])
+        outbox.clear()
+        for expected_mails in (1, 1):  # a new device, then the same one again
+            clock.shift(30)  # the next TOTP step: a code is spent once
+            first = login(api, HTTP_USER_AGENT=IPHONE).json()
+            second = api.post(
+                "/api/auth/login/mfa/",
+                {"mfa_token": first["mfa_token"], "code": app.now()},
+                format="json",
+                HTTP_USER_AGENT=IPHONE,
+            )
+            assert second.status_code == 200, second.content
+            assert len(outbox) == expected_mails
+    assert "Mobile Safari" in outbox[0].subject

@@ -160,25 +160,43 @@ def security_notice_enqueue(*, kind: MailKind, user: User) -> None:
         account_mail_enqueue(kind=kind, user=user, budgeted=False)
 
 
-def sign_in_notice_enqueue(*, session: DeviceSession) -> None:
+def sign_in_device_seen(
+    *, user_id: Any, user_agent: str, exclude_session: Any = None
+) -> tuple[Exists, Exists]:
+    """Two ``EXISTS`` expressions for a sign-in: whether the user has any other session (ended
+    ones are kept for ``IAM_SESSION_RETENTION``), and one from this user agent. Each stops at
+    the first row, so the check costs the same for an account with three sessions and for a
+    CLI that signed in ten thousand times. A login evaluates them in the locked read it makes
+    anyway, before its session exists (``iam.authn.flows``)."""
+    earlier = DeviceSession.objects.filter(user_id=user_id)
+    if exclude_session is not None:
+        earlier = earlier.exclude(pk=exclude_session)
+    return Exists(earlier), Exists(earlier.filter(user_agent=user_agent))
+
+
+def sign_in_notice_enqueue(
+    *, session: DeviceSession, device_seen: tuple[bool, bool] | None = None
+) -> None:
     """Tell the user about a sign-in from a device none of their sessions came from
-    (``IAM_NOTIFY_NEW_DEVICE``): the same user agent in an earlier session (kept for
-    ``IAM_SESSION_RETENTION`` after it ends) is the same device. The first sign-in of an
-    account is not news."""
+    (``IAM_NOTIFY_NEW_DEVICE``): the same user agent in an earlier session is the same device.
+    The first sign-in of an account is not news. ``device_seen`` is what
+    ``sign_in_device_seen`` answered before ``session`` was opened; without it, it is asked
+    here."""
     if not iam_settings.notify_new_device:
         return
-    # Two EXISTS in one query: each stops at the first row found, so the check costs the same
-    # for an account with three sessions and for a CLI that signed in ten thousand times.
-    earlier = DeviceSession.objects.filter(user_id=session.user_id).exclude(pk=session.pk)
-    found = (
-        User.objects.filter(pk=session.user_id)
-        .values_list(
-            Exists(earlier),
-            Exists(earlier.filter(user_agent=session.user_agent)),
+    if device_seen is None:
+        device_seen = (
+            User.objects.filter(pk=session.user_id)
+            .values_list(
+                *sign_in_device_seen(
+                    user_id=session.user_id,
+                    user_agent=session.user_agent,
+                    exclude_session=session.pk,
+                )
+            )
+            .first()
         )
-        .first()
-    )
-    if found is None or not found[0] or found[1]:
+    if device_seen is None or not device_seen[0] or device_seen[1]:
         return  # (not budgeted either: it takes the password, and the login limits bound it)
     mail_enqueue(builder=build_sign_in_notice, ref=str(session.pk), variant=MailKind.NEW_SIGN_IN)
 

@@ -6,7 +6,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
-from iam.accounts.mail import sign_in_notice_enqueue
+from iam.accounts.mail import sign_in_device_seen, sign_in_notice_enqueue
 from iam.accounts.models import User
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
@@ -123,8 +123,14 @@ def login_with_password(
     with transaction.atomic():
         # Sign-ins and MFA changes of this user take turns: MFA turned on (or the password
         # changed) while this request ran is seen here, not slipped past.
-        current = user_lock(user_id=user.pk)
-        refusal = "changed_meanwhile" if current != (checked_password, True) else None
+        # The same statement asks whether this device signed in before (for the new-device
+        # notice): one round trip fewer, and a slightly old answer only affects a notice.
+        current = user_lock(
+            user_id=user.pk,
+            also=sign_in_device_seen(user_id=user.pk, user_agent=client.user_agent),
+        )
+        fresh = current is not None and current[:2] == (checked_password, True)
+        refusal = None if fresh else "changed_meanwhile"
         if refusal is None:
             challenge = mfa_challenge_start(
                 user=user,
@@ -142,6 +148,7 @@ def login_with_password(
                     transport=transport,
                     client=client,
                     amr=["pwd"],
+                    device_seen=(current[2], current[3]),
                 )
             refusal = "not_a_member"
     _fail(reason=refusal, client=client, user=user)  # after the block: the audit row stays
@@ -182,8 +189,10 @@ def _login_complete(
     client: ClientInfo,
     amr: list[str],
     method: str | None = None,
+    device_seen: tuple[bool, bool] | None = None,
 ) -> IssuedTokens:
-    """Every factor passed: open the device session and issue its first tokens."""
+    """Every factor passed: open the device session and issue its first tokens.
+    ``device_seen``: see ``sign_in_notice_enqueue``."""
     with transaction.atomic(savepoint=False):  # inside the login's transaction: no savepoint
         if membership is not None and not membership_locked(
             user_id=user.pk, tenant_id=membership.tenant_id
@@ -213,5 +222,5 @@ def _login_complete(
             agent=client.user_agent,
             data=data,
         )
-        sign_in_notice_enqueue(session=session)
+        sign_in_notice_enqueue(session=session, device_seen=device_seen)
     return session_issue(session=session, user=user, membership=membership)

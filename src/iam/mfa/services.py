@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NoReturn
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Expression, Q
 from django.utils import timezone
 
 from iam.accounts.mail import MailKind, security_notice_enqueue
@@ -341,15 +342,20 @@ def backup_codes_regenerate(
     return codes
 
 
-def user_lock(*, user_id: uuid.UUID | str) -> tuple[str, bool] | None:
+def user_lock(*, user_id: uuid.UUID | str, also: Sequence[Expression] = ()) -> tuple | None:
     """Lock the user's row for the transaction: sign-ins and MFA changes of one user take turns,
     so a login cannot slip a password-only session past MFA being turned on. Always taken first
     (then challenges, backup codes, device), in one order everywhere. Returns the row's current
-    ``(password, is_active)``, None if it is gone."""
+    ``(password, is_active)``, followed by the values of the expressions ``also`` asks for in
+    the same statement; None if the row is gone.
+
+    The expressions are read from the statement's snapshot, which can be older than the lock
+    (PostgreSQL re-reads only the locked row after waiting): anything that must be current once
+    the lock is held, such as whether MFA is on, is asked in a statement after this one."""
     return (
         User.objects.select_for_update()
         .filter(pk=user_id)
-        .values_list("password", "is_active")
+        .values_list("password", "is_active", *also)
         .first()
     )
 
