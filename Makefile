@@ -9,7 +9,9 @@ setup:
 
 ## Set up everything and run the IAM on the embedded default (SQLite, dev keys, 127.0.0.1:$(PORT)).
 ## Mails are sent in-process (IAM_TASKS_BACKEND=immediate) so that one process is enough.
-DEV_ENV := DEBUG=true IAM_COOKIE_SECURE=false IAM_TASKS_BACKEND=$${IAM_TASKS_BACKEND:-immediate}
+## The issuer (and every published URL) follows PORT unless IAM_ISSUER is set.
+DEV_ENV := DEBUG=true IAM_COOKIE_SECURE=false IAM_TASKS_BACKEND=$${IAM_TASKS_BACKEND:-immediate} \
+	IAM_ISSUER=$${IAM_ISSUER:-http://127.0.0.1:$(PORT)}
 run: setup
 	$(DEV_ENV) $(VENV)/python manage.py migrate --noinput
 	$(DEV_ENV) $(VENV)/python manage.py runserver 127.0.0.1:$(PORT)

@@ -177,6 +177,10 @@ if _mail["EMAIL_BACKEND"].endswith("filebased.EmailBackend"):
     _mail_options = {"file_path": _mail["EMAIL_FILE_PATH"]}
 elif not _mail["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
     _mail_options = {}
+if DEBUG and _mail["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    # mails as written, not quoted-printable: a developer copies tokens from them (without
+    # DEBUG, Django's own console mailer stays, and the checks refuse it: mail.E001, iam.E008)
+    _mail["EMAIL_BACKEND"] = "iam.core.mail_console.ReadableConsoleBackend"
 MAILERS = {"default": {"BACKEND": _mail["EMAIL_BACKEND"], "OPTIONS": _mail_options}}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="IAM <no-reply@localhost>")
 

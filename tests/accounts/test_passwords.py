@@ -212,3 +212,33 @@ def test_current_password_guessing_is_throttled_per_user(api, user, tokens):
         change(api, current=f"guess {i}", **bearer(tokens["access"])).status_code for i in range(6)
     ]
     assert codes == [400] * 5 + [429]
+
+
+def test_only_requests_that_carry_a_password_spend_the_password_check_limit(api, user, tokens):
+    """Name changes, a bare MFA setup and an e-mail change without the password check no
+    password: they must not use up the 5/min a user has for checks that do."""
+    auth = bearer(tokens["access"])
+    for i in range(6):
+        assert (
+            api.patch("/api/auth/me/", {"name": f"Alice {i}"}, format="json", **auth).status_code
+            == 200
+        )
+        assert api.post("/api/auth/mfa/totp/setup/", {}, format="json", **auth).status_code == 200
+        no_password = api.patch(
+            "/api/auth/me/", {"email": "new@example.com"}, format="json", **auth
+        )
+        assert no_password.json()["code"] == "password_required"
+    codes = [
+        api.patch(
+            "/api/auth/me/",
+            {"email": "new@example.com", "current_password": f"guess {i}"},
+            format="json",
+            **auth,
+        ).status_code
+        for i in range(5)
+    ]
+    assert codes == [400] * 5  # the first five real checks all ran
+    # and every form of a password check counts in the same per-user bucket
+    assert change(api, current="guess 6", **auth).status_code == 429
+    deletion = api.delete("/api/auth/me/", {"password": 123456}, format="json", **auth)
+    assert deletion.status_code == 429

@@ -7,15 +7,20 @@ from django.core.checks import ERROR, run_checks
 
 pytestmark = pytest.mark.django_db
 
-CONSOLE = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend", "OPTIONS": {}}}
 
-
-def test_the_console_mailer_is_refused_when_debug_is_off(settings):
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.mail.backends.console.EmailBackend",
+        "iam.core.mail_console.ReadableConsoleBackend",  # what consolemail:// gives
+    ],
+)
+def test_the_console_mailer_is_refused_when_debug_is_off(settings, backend):
     """EMAIL_URL defaults to consolemail:// with no check: a production deploy that forgets it
     prints every reset and verification link (a bearer secret) into the worker's log and
     delivers nothing, while the task reports success."""
     settings.DEBUG = False
-    settings.MAILERS = CONSOLE
+    settings.MAILERS = {"default": {"BACKEND": backend, "OPTIONS": {}}}
     errors = [e for e in run_checks() if e.level >= ERROR]
     assert any("mail" in f"{e.msg} {e.hint}".lower() for e in errors), errors
 

@@ -120,3 +120,11 @@ def test_generous_limits_are_counted_in_leases_never_late(
     last = api.get("/api/auth/me/", **headers).status_code
     clock.stop()
     assert last == 429  # and never late
+
+
+def test_a_wrong_method_is_405_and_spends_no_login_attempt(api: Any, user: Any, login: Any) -> None:
+    for _ in range(6):
+        response = api.get("/api/auth/login/")
+        assert response.status_code == 405
+        assert response.json()["code"] == "method_not_allowed"
+    assert login(api).status_code == 200  # the 5/min login allowance is untouched

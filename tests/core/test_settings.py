@@ -73,6 +73,15 @@ def test_dev_mode_generates_secrets_into_var_with_a_warning(tmp_path):
     assert oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
 
 
+def test_dev_mode_prints_mails_readably(tmp_path):
+    """``consolemail://`` (the default) prints mails as written in dev mode, so that a mailed
+    token can be copied as printed (see tests/accounts/test_console_mail.py)."""
+    show = "from django.conf import settings; print(settings.MAILERS['default']['BACKEND'])"
+    result = _django(["shell", "-c", show], DEBUG="true", IAM_VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "iam.core.mail_console.ReadableConsoleBackend" in result.stdout
+
+
 @override_settings(IAM_ARGON2_MEMORY_COST_KIB=8192)
 def test_argon2_below_the_owasp_floor_is_a_startup_error():
     assert "iam.E001" in {e.id for e in run_checks(include_deployment_checks=False, databases=[])}

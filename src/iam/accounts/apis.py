@@ -10,7 +10,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 
 from iam.accounts import services
 from iam.accounts.serializers import NormalizedEmailField, UserSerializer, user_data
@@ -188,6 +187,7 @@ class PasswordResetConfirmApi(PublicAuthAPIView):
 
 class PasswordChangeApi(NoStoreAPIView):
     throttle_classes = [UserThrottle, PasswordCheckThrottle]
+    password_check_field = "current_password"  # noqa: S105 (a field name)
 
     class PasswordChangeInput(serializers.Serializer):
         current_password = _password()
@@ -257,10 +257,11 @@ class MeApi(NoStoreAPIView):
             "(ignored otherwise).",
         )
 
-    def get_throttles(self) -> list[BaseThrottle]:
-        if self.request.method in ("PATCH", "DELETE"):
-            return [UserThrottle(), PasswordCheckThrottle()]
-        return [UserThrottle()]
+    throttle_classes = [UserThrottle, PasswordCheckThrottle]
+
+    @property
+    def password_check_field(self) -> str:
+        return "current_password" if self.request.method == "PATCH" else "password"
 
     @extend_schema(responses={200: UserSerializer}, summary="The current user")
     def get(self, request: Request) -> Response:

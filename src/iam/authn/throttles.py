@@ -247,13 +247,19 @@ class AccountMailThrottle(_LiveRateThrottle):
 
 
 class PasswordCheckThrottle(_LiveRateThrottle):
-    """Checks of a signed-in user's current password (change, deletion): per user, so a stolen
-    access token cannot be used to guess the password at speed."""
+    """Checks of a signed-in user's current password (change, deletion, MFA changes): per user,
+    so a stolen access token cannot be used to guess the password at speed. Only requests that
+    carry the password field (the view's ``password_check_field``, default ``password``), in
+    any form the input would take, are counted: a name change or a body without a password
+    checks nothing and spends nothing."""
 
     scope = "password_check"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         if not request.user or not request.user.is_authenticated:
+            return None
+        field = getattr(view, "password_check_field", "password")
+        if not isinstance(request.data, dict) or field not in request.data:
             return None
         return self.cache_format % {"scope": self.scope, "ident": f"user:{request.user.pk}"}
 

@@ -23,6 +23,9 @@ class FirstRefusalThrottling:
     identifiers fill the store)."""
 
     def check_throttles(self, request: Request) -> None:
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            return  # answered 405 without any work: not counted against any limit
         for throttle in self.get_throttles():
             if not throttle.allow_request(request, self):
                 self.throttled(request, throttle.wait())

@@ -57,7 +57,8 @@ def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
     if not settings.DEBUG:
         mailers = getattr(settings, "MAILERS", {}) or {}
         backend = str(mailers.get("default", {}).get("BACKEND", ""))
-        if backend.endswith(("console.EmailBackend", "dummy.EmailBackend")):
+        printing = ("console.EmailBackend", "dummy.EmailBackend", "ReadableConsoleBackend")
+        if backend.endswith(printing):
             errors.append(
                 Error(
                     "The mailer prints or drops mail while DEBUG is off: verification and reset "

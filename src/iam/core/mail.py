@@ -94,10 +94,12 @@ def mail_render(*, template: str, context: dict[str, Any], to: str) -> EmailMult
 
 
 def frontend_link(path_template: str, token: str) -> str:
-    """``IAM_FRONTEND_URL`` + a path with ``{token}`` (never the request's Host)."""
+    """``IAM_FRONTEND_URL`` + a path with ``{token}`` (never the request's Host). The token's
+    ``:`` separators stay as they are (valid in a path segment and a query): the link then
+    holds the token exactly as the API takes it, for whoever copies it by hand."""
     from urllib.parse import quote
 
-    return iam_settings.frontend_url + path_template.replace("{token}", quote(token, safe=""))
+    return iam_settings.frontend_url + path_template.replace("{token}", quote(token, safe=":"))
 
 
 def _builder(path: str) -> MailBuilder:
