@@ -7,6 +7,7 @@ from typing import Any
 import pyotp
 import pytest
 import time_machine
+from django.db import connection
 from django.utils import timezone
 
 from iam.accounts.models import User
@@ -153,4 +154,78 @@ def test_a_sign_in_with_a_second_factor_from_a_new_device_is_mailed_once(
             )
             assert second.status_code == 200, second.content
             assert len(outbox) == expected_mails
+    assert "Mobile Safari" in outbox[0].subject
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locking semantics need PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("earlier", "first", "second"),
+    [
+        (None, FIREFOX, IPHONE),  # the account's first sign-in, and a new device meanwhile
+        (FIREFOX, IPHONE, IPHONE),  # one new device, signing in twice at once
+    ],
+    ids=["beside-the-first-sign-in", "one-new-device-twice"],
+)
+def test_a_sign_in_waiting_for_another_sees_its_session(
+    user: User, keys: Any, outbox: list, monkeypatch: pytest.MonkeyPatch, earlier, first, second
+) -> None:
+    """Found in review: the device history was read in the statement that locks the user's
+    row, whose snapshot PostgreSQL takes before the wait. A sign-in that waited for another
+    missed that one's session: no notice for a new device that signed in beside the account's
+    first sign-in, and two for one new device. Now it is read after the lock."""
+    import threading
+    import time
+
+    from django.db import connections
+
+    from iam.authn import flows
+    from iam.sessions.services import ClientInfo
+
+    def sign_in(agent: str) -> None:
+        flows.login_with_password(
+            user=User.objects.get(pk=user.pk),
+            identifier=user.email,
+            password=PASSWORD,
+            transport="body",
+            client=ClientInfo(ip="198.51.100.7", user_agent=agent),
+        )
+
+    if earlier:
+        sign_in(earlier)
+    outbox.clear()
+    opened = threading.Event()
+    original = flows.sign_in_notice_enqueue
+
+    def slow_notice(**kwargs: Any) -> None:
+        original(**kwargs)
+        if threading.current_thread().name == "first":
+            opened.set()
+            time.sleep(0.3)  # the session is open, the row locked, nothing committed yet
+
+    monkeypatch.setattr(flows, "sign_in_notice_enqueue", slow_notice)
+    errors: list[BaseException] = []
+
+    def run(agent: str, wait: bool) -> None:
+        try:
+            if wait:
+                assert opened.wait(5)
+            sign_in(agent)
+        except BaseException as exc:  # pragma: no cover - would be the bug
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=run, args=(first, False), name="first"),
+        threading.Thread(target=run, args=(second, True), name="second"),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert len(outbox) == 1
     assert "Mobile Safari" in outbox[0].subject

@@ -242,3 +242,15 @@ def test_only_requests_that_carry_a_password_spend_the_password_check_limit(api,
     assert change(api, current="guess 6", **auth).status_code == 429
     deletion = api.delete("/api/auth/me/", {"password": 123456}, format="json", **auth)
     assert deletion.status_code == 429
+
+
+def test_reading_the_profile_never_spends_the_password_check_limit(api, user, tokens):
+    """Found in review: GET /me carrying a body with a password field was counted (and its body
+    parsed) once the limit applied to every method of /me."""
+    auth = bearer(tokens["access"])
+    for _ in range(6):
+        response = api.generic(
+            "GET", "/api/auth/me/", '{"password": "x"}', "application/json", **auth
+        )
+        assert response.status_code == 200
+    assert change(api, current="guess", **auth).status_code == 400  # not 429

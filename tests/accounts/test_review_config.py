@@ -13,6 +13,9 @@ pytestmark = pytest.mark.django_db
     [
         "django.core.mail.backends.console.EmailBackend",
         "iam.core.mail_console.ReadableConsoleBackend",  # what consolemail:// gives
+        "django.core.mail.backends.filebased.EmailBackend",  # filemail://
+        "django.core.mail.backends.locmem.EmailBackend",  # memorymail://
+        "django.core.mail.backends.dummy.EmailBackend",
     ],
 )
 def test_the_console_mailer_is_refused_when_debug_is_off(settings, backend):

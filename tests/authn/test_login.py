@@ -255,20 +255,22 @@ def test_login_looks_the_account_up_once(api, user, login, monkeypatch):
     assert len(lookups) == 1  # shared by the per-account throttle and the login flow
 
 
-def test_a_password_login_reads_the_device_history_in_the_locked_read(api, user, login):
-    """The new-device check rides on the statement that locks the user's row: no query of its
-    own (it is one round trip and, on a slow VM, a few milliseconds of ORM work per login)."""
+def test_a_password_login_asks_mfa_and_device_history_in_one_statement(api, user, login):
+    """Whether MFA is on and whether this device signed in before are one statement after the
+    row lock (current once the lock is held), not a query each."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     assert login(api).status_code == 200
     with CaptureQueriesContext(connection) as queries:
         assert login(api).status_code == 200
-    session_reads = [
-        q["sql"]
-        for q in queries.captured_queries
-        if q["sql"].startswith("SELECT") and "iam_sessions_devicesession" in q["sql"]
+    sql = [q["sql"] for q in queries.captured_queries]
+    locks = [i for i, q in enumerate(sql) if "FOR UPDATE" in q]
+    reads = [
+        i for i, q in enumerate(sql) if q.startswith("SELECT") and "iam_sessions_devicesession" in q
     ]
-    assert len(session_reads) == 1
-    assert "FOR UPDATE" in session_reads[0] or connection.vendor == "sqlite"
-    assert '"iam_accounts_user"."password"' in session_reads[0]
+    assert [i for i, q in enumerate(sql) if "iam_mfa_totpdevice" in q] == reads
+    assert len(reads) == 1
+    if connection.vendor == "postgresql":
+        assert len(locks) == 1
+        assert locks[0] < reads[0]

@@ -128,3 +128,16 @@ def test_a_wrong_method_is_405_and_spends_no_login_attempt(api: Any, user: Any, 
         assert response.status_code == 405
         assert response.json()["code"] == "method_not_allowed"
     assert login(api).status_code == 200  # the 5/min login allowance is untouched
+
+
+def test_a_wrong_method_on_a_tenant_endpoint_does_no_work(
+    api: Any, user: Any, login: Any, django_assert_num_queries: Any
+) -> None:
+    """Found in review: with the 405 answered after authentication and the tenant check, a
+    wrong method on a tenant endpoint cost queries without spending any limit."""
+    access = login(api, transport="body").json()["access"]
+    with django_assert_num_queries(0):
+        response = api.delete("/api/tenant/", HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+    assert response["Cache-Control"].startswith("max-age=0")

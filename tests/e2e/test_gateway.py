@@ -66,7 +66,8 @@ class Stack:
             "IAM_ISSUER": self.iam,
             "IAM_AUDIENCE": "iam-api",
             "SECURE_SSL_REDIRECT": "false",
-            "EMAIL_URL": "memorymail://",
+            # production checks want a real mailer; this run sends no mail (no new-device sign-in)
+            "EMAIL_URL": "smtp://127.0.0.1:9",
             "IAM_TASKS_BACKEND": "immediate",
             "IAM_KEY_CACHE_SECONDS": "1",
             "IAM_JWKS_MIN_REFETCH": "0.2",

@@ -3,6 +3,8 @@ revocation through the invalidation channel. Needs a real Redis (the PostgreSQL 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.conf import settings
 from django.core.cache import cache
@@ -40,15 +42,38 @@ def test_known_session_costs_no_round_trip(
     assert cache_round_trips == []
 
 
+def _delivered(probe, message: str) -> None:
+    """Wait (at most 5 s) until Redis has delivered ``message`` to the subscribers: ``probe``
+    is one of them. Redis writes a message to every subscriber in the same pass, so this
+    process's own subscription has it too. (Delivery is asynchronous: a request that starts
+    within microseconds of the publish, as in a test on a loaded CI machine, may not see it
+    yet; the product publishes before the revoking transaction commits.)"""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        got = probe.get_message(timeout=0.5)
+        if got and got["type"] == "message" and got["data"] in (message, message.encode()):
+            return
+    raise AssertionError(f"{message} was not delivered")
+
+
 def test_revocation_elsewhere_reaches_this_process_before_the_next_request(api, tokens):
     me(api, tokens["access"])
     me(api, tokens["access"])
     sid = DeviceSession.objects.get().pk
     assert str(sid) in local_state.sessions
-    # another process revokes: tombstone in Redis, message on the channel
-    cache.set(auth_state._session_key(str(sid)), auth_state.REVOKED, auth_state.TTL)
-    auth_state._redis_client().publish(CHANNEL, f"s:{sid}")
+    probe = auth_state._redis_client().pubsub()
+    probe.subscribe(CHANNEL)
+    try:
+        assert probe.get_message(timeout=5)["type"] == "subscribe"
+        # another process revokes: tombstone in Redis, message on the channel
+        cache.set(auth_state._session_key(str(sid)), auth_state.REVOKED, auth_state.TTL)
+        auth_state._redis_client().publish(CHANNEL, f"s:{sid}")
+        _delivered(probe, f"s:{sid}")
+    finally:
+        probe.close()
+    assert str(sid) in local_state.sessions  # not applied yet: the next request drains it
     assert me(api, tokens["access"]).status_code == 401
+    assert str(sid) not in local_state.sessions
 
 
 def test_logout_is_refused_at_once(api, tokens):

@@ -260,7 +260,7 @@ class MeApi(NoStoreAPIView):
     throttle_classes = [UserThrottle, PasswordCheckThrottle]
 
     @property
-    def password_check_field(self) -> str:
+    def password_check_field(self) -> str:  # PATCH: an e-mail change; DELETE: the deletion
         return "current_password" if self.request.method == "PATCH" else "password"
 
     @extend_schema(responses={200: UserSerializer}, summary="The current user")

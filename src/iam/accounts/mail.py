@@ -166,8 +166,9 @@ def sign_in_device_seen(
     """Two ``EXISTS`` expressions for a sign-in: whether the user has any other session (ended
     ones are kept for ``IAM_SESSION_RETENTION``), and one from this user agent. Each stops at
     the first row, so the check costs the same for an account with three sessions and for a
-    CLI that signed in ten thousand times. A login evaluates them in the locked read it makes
-    anyway, before its session exists (``iam.authn.flows``)."""
+    CLI that signed in ten thousand times. A password login asks them with whether MFA is on,
+    in one statement after it locked the user's row and before its session exists
+    (``iam.authn.flows``)."""
     earlier = DeviceSession.objects.filter(user_id=user_id)
     if exclude_session is not None:
         earlier = earlier.exclude(pk=exclude_session)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
@@ -13,6 +15,7 @@ from iam.audit.services import audit_record
 from iam.authn.lockout import login_account_key, login_failure_record, login_lockout_check
 from iam.core.conf import iam_settings
 from iam.core.exceptions import EmailNotVerified, InvalidCredentials, NotTenantMember
+from iam.mfa.selectors import mfa_enabled_expression
 from iam.mfa.services import (
     MfaChallengeStarted,
     mfa_challenge_pass,
@@ -76,6 +79,22 @@ def _tenant_for_login(
     return membership
 
 
+def _sign_in_facts(*, user_id: Any, user_agent: str) -> tuple[bool, bool, bool]:
+    """``(MFA on, the user has a session, one from this user agent)`` in one statement, asked
+    once ``user_lock`` is held: a statement that starts after the wait sees what the sign-in or
+    MFA change that held the lock committed (whether MFA is on must be current; the device
+    history decides the new-device notice)."""
+    row = (
+        User.objects.filter(pk=user_id)
+        .values_list(
+            mfa_enabled_expression(user_id=user_id),
+            *sign_in_device_seen(user_id=user_id, user_agent=user_agent),
+        )
+        .first()
+    )
+    return row if row is not None else (False, False, False)
+
+
 def login_with_password(
     *,
     user: User | None,
@@ -123,21 +142,19 @@ def login_with_password(
     with transaction.atomic():
         # Sign-ins and MFA changes of this user take turns: MFA turned on (or the password
         # changed) while this request ran is seen here, not slipped past.
-        # The same statement asks whether this device signed in before (for the new-device
-        # notice): one round trip fewer, and a slightly old answer only affects a notice.
-        current = user_lock(
-            user_id=user.pk,
-            also=sign_in_device_seen(user_id=user.pk, user_agent=client.user_agent),
-        )
-        fresh = current is not None and current[:2] == (checked_password, True)
-        refusal = None if fresh else "changed_meanwhile"
+        current = user_lock(user_id=user.pk)
+        refusal = "changed_meanwhile" if current != (checked_password, True) else None
         if refusal is None:
+            mfa_on, has_sessions, same_agent = _sign_in_facts(
+                user_id=user.pk, user_agent=client.user_agent
+            )
             challenge = mfa_challenge_start(
                 user=user,
                 transport=transport,
                 tenant_id=membership.tenant_id if membership else None,
                 tenant_refused=tenant_refused,
                 client=client,
+                mfa_on=mfa_on,
             )
             if challenge is not None:
                 return challenge
@@ -148,7 +165,7 @@ def login_with_password(
                     transport=transport,
                     client=client,
                     amr=["pwd"],
-                    device_seen=(current[2], current[3]),
+                    device_seen=(has_sessions, same_agent),
                 )
             refusal = "not_a_member"
     _fail(reason=refusal, client=client, user=user)  # after the block: the audit row stays

@@ -8,6 +8,7 @@ import contextlib
 import threading
 from typing import Any
 
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
@@ -251,11 +252,14 @@ class PasswordCheckThrottle(_LiveRateThrottle):
     so a stolen access token cannot be used to guess the password at speed. Only requests that
     carry the password field (the view's ``password_check_field``, default ``password``), in
     any form the input would take, are counted: a name change or a body without a password
-    checks nothing and spends nothing."""
+    checks nothing and spends nothing; so does a safe method (GET, HEAD, OPTIONS), which checks
+    no password either."""
 
     scope = "password_check"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
+        if request.method in SAFE_METHODS:
+            return None
         if not request.user or not request.user.is_authenticated:
             return None
         field = getattr(view, "password_check_field", "password")

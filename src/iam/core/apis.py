@@ -5,6 +5,7 @@ from django.db import connection
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,9 +24,6 @@ class FirstRefusalThrottling:
     identifiers fill the store)."""
 
     def check_throttles(self, request: Request) -> None:
-        method = request.method.lower()
-        if method not in self.http_method_names or not hasattr(self, method):
-            return  # answered 405 without any work: not counted against any limit
         for throttle in self.get_throttles():
             if not throttle.allow_request(request, self):
                 self.throttled(request, throttle.wait())
@@ -37,6 +35,15 @@ class NoStoreAPIView(FirstRefusalThrottling, APIView):
     A constant header, not ``add_never_cache_headers``: that parses and merges header values and
     costs more than the whole rest of ``/me``'s response handling.
     """
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            # A method the endpoint does not have: 405 before authentication, limits or any
+            # other work of the view (no allowance is spent, nothing is looked up).
+            self.format_kwarg = self.get_format_suffix(**kwargs)
+            raise MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
 
     def finalize_response(
         self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any

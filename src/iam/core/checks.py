@@ -57,12 +57,18 @@ def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
     if not settings.DEBUG:
         mailers = getattr(settings, "MAILERS", {}) or {}
         backend = str(mailers.get("default", {}).get("BACKEND", ""))
-        printing = ("console.EmailBackend", "dummy.EmailBackend", "ReadableConsoleBackend")
-        if backend.endswith(printing):
+        undelivered = (
+            "console.EmailBackend",
+            "dummy.EmailBackend",
+            "filebased.EmailBackend",
+            "locmem.EmailBackend",
+            "ReadableConsoleBackend",
+        )
+        if backend.endswith(undelivered):
             errors.append(
                 Error(
-                    "The mailer prints or drops mail while DEBUG is off: verification and reset "
-                    "links would land in the log and never reach anyone.",
+                    "The mailer prints, stores or drops mail while DEBUG is off: verification "
+                    "and reset links would land in a log or a file and never reach anyone.",
                     hint="Set EMAIL_URL (e.g. smtp+tls://user:pass@host:587).",
                     id="iam.E008",
                 )

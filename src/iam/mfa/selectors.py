@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import Exists
+
 from iam.mfa.models import BackupCode, TotpDevice
 
 
@@ -25,6 +27,11 @@ class MfaStatus:
 
 def mfa_enabled(*, user_id: uuid.UUID | str) -> bool:
     return TotpDevice.objects.filter(user_id=user_id, confirmed_at__isnull=False).exists()
+
+
+def mfa_enabled_expression(*, user_id: uuid.UUID | str) -> Exists:
+    """``mfa_enabled`` as an expression, to ask in a query that is made anyway."""
+    return Exists(TotpDevice.objects.filter(user_id=user_id, confirmed_at__isnull=False))
 
 
 def mfa_status(*, user_id: uuid.UUID | str) -> MfaStatus:

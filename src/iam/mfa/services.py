@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NoReturn
 
 from django.db import transaction
-from django.db.models import Expression, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from iam.accounts.mail import MailKind, security_notice_enqueue
@@ -342,20 +341,17 @@ def backup_codes_regenerate(
     return codes
 
 
-def user_lock(*, user_id: uuid.UUID | str, also: Sequence[Expression] = ()) -> tuple | None:
+def user_lock(*, user_id: uuid.UUID | str) -> tuple[str, bool] | None:
     """Lock the user's row for the transaction: sign-ins and MFA changes of one user take turns,
     so a login cannot slip a password-only session past MFA being turned on. Always taken first
     (then challenges, backup codes, device), in one order everywhere. Returns the row's current
-    ``(password, is_active)``, followed by the values of the expressions ``also`` asks for in
-    the same statement; None if the row is gone.
-
-    The expressions are read from the statement's snapshot, which can be older than the lock
-    (PostgreSQL re-reads only the locked row after waiting): anything that must be current once
-    the lock is held, such as whether MFA is on, is asked in a statement after this one."""
+    ``(password, is_active)``, None if it is gone. Anything else a caller needs to be current
+    once the lock is held is asked in a statement after this one: the subqueries of this one
+    would see the statement's snapshot, which PostgreSQL takes before waiting for the lock."""
     return (
         User.objects.select_for_update()
         .filter(pk=user_id)
-        .values_list("password", "is_active", *also)
+        .values_list("password", "is_active")
         .first()
     )
 
@@ -408,10 +404,14 @@ def mfa_challenge_start(
     tenant_id: uuid.UUID | None,
     client: ClientInfo,
     tenant_refused: bool = False,
+    mfa_on: bool | None = None,
 ) -> MfaChallengeStarted | None:
     """After a right password: a pending sign-in for a user with MFA on, else None. A tenant
     the user may not enter (``tenant_refused``) is refused only after the second factor, so the
-    password alone does not reveal the account's tenants."""
+    password alone does not reveal the account's tenants. ``mfa_on``: whether MFA is on, if the
+    caller read it (``mfa_enabled_expression``) after ``user_lock``; None to ask here."""
+    if mfa_on is False:
+        return None
     status = mfa_status(user_id=user.pk)
     if not status.enabled:
         return None
