@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Exists
+from django.db.models import Exists, QuerySet
 
 from iam.mfa.models import BackupCode, TotpDevice
 
@@ -25,13 +25,17 @@ class MfaStatus:
         return ["totp", "backup_code"] if self.backup_codes_remaining else ["totp"]
 
 
+def _confirmed_devices(user_id: uuid.UUID | str) -> QuerySet[TotpDevice]:
+    return TotpDevice.objects.filter(user_id=user_id, confirmed_at__isnull=False)
+
+
 def mfa_enabled(*, user_id: uuid.UUID | str) -> bool:
-    return TotpDevice.objects.filter(user_id=user_id, confirmed_at__isnull=False).exists()
+    return _confirmed_devices(user_id).exists()
 
 
 def mfa_enabled_expression(*, user_id: uuid.UUID | str) -> Exists:
     """``mfa_enabled`` as an expression, to ask in a query that is made anyway."""
-    return Exists(TotpDevice.objects.filter(user_id=user_id, confirmed_at__isnull=False))
+    return Exists(_confirmed_devices(user_id))
 
 
 def mfa_status(*, user_id: uuid.UUID | str) -> MfaStatus:

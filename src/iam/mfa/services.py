@@ -403,18 +403,16 @@ def mfa_challenge_start(
     transport: str,
     tenant_id: uuid.UUID | None,
     client: ClientInfo,
+    mfa_on: bool,
     tenant_refused: bool = False,
-    mfa_on: bool | None = None,
 ) -> MfaChallengeStarted | None:
-    """After a right password: a pending sign-in for a user with MFA on, else None. A tenant
-    the user may not enter (``tenant_refused``) is refused only after the second factor, so the
-    password alone does not reveal the account's tenants. ``mfa_on``: whether MFA is on, if the
-    caller read it (``mfa_enabled_expression``) after ``user_lock``; None to ask here."""
-    if mfa_on is False:
+    """After a right password: a pending sign-in for a user with MFA on, else None. ``mfa_on``
+    is whether MFA is on, read after ``user_lock`` (``mfa_enabled_expression``). A tenant the
+    user may not enter (``tenant_refused``) is refused only after the second factor, so the
+    password alone does not reveal the account's tenants."""
+    if not mfa_on:
         return None
-    status = mfa_status(user_id=user.pk)
-    if not status.enabled:
-        return None
+    status = mfa_status(user_id=user.pk)  # the methods to offer
     now = timezone.now()
     token = secrets.token_urlsafe(32)
     MfaChallenge.objects.filter(user_id=user.pk, expires_at__lt=now).delete()
