@@ -2,7 +2,7 @@
 PORT ?= 8000
 VENV := .venv/bin
 
-.PHONY: setup run worker test test-client fuzz lint format bench
+.PHONY: setup run worker test test-browser test-client fuzz lint format bench
 
 setup:
 	@./scripts/bootstrap.sh
@@ -23,6 +23,12 @@ worker: setup
 ## The whole test suite (SQLite + local-memory cache unless DATABASE_URL / REDIS_URL are set).
 test: setup
 	$(VENV)/pytest -n auto -q
+
+## The browser tests (tests/browser): Debian's Chromium (/usr/bin/chromium, or IAM_TEST_CHROMIUM)
+## driven by Playwright against a live IAM. Not part of `make test`; a missing Chromium fails them.
+## Screenshots and console logs of failed tests: var/test-artefacts/browser/.
+test-browser: setup
+	IAM_BROWSER=1 $(VENV)/pytest tests/browser -q
 
 ## The schema fuzzer (schemathesis): every operation of /api/schema/, anonymous and signed in,
 ## must never answer 5xx, and every 4xx is JSON with detail/code. Deterministic; IAM_FUZZ_EXAMPLES

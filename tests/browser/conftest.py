@@ -1,0 +1,278 @@
+"""Browser tests: Debian's Chromium, driven by Playwright, against a real IAM over HTTP.
+
+Run them with ``make test-browser`` (it sets ``IAM_BROWSER=1``). ``make test`` does not even
+collect them, so a newcomer's ``make test`` needs no Chromium. Where they run, nothing is ever
+skipped: a missing Chromium fails every test with what to install. CI installs Debian's
+``chromium`` when ``/usr/bin/chromium`` is missing (``.ci/run``). ``playwright install`` is never
+needed (nor reachable): the ``playwright`` wheel carries its driver, and the browser is the
+system's (``IAM_TEST_CHROMIUM`` names another executable).
+
+Host names
+    Inside the browser every ``*.test`` name (RFC 6761: never a real host) resolves to 127.0.0.1
+    (``--host-resolver-rules``), so one machine plays several origins and sites:
+    ``iam.example.test`` and ``app.example.test`` are two origins of one site (``example.test``),
+    ``app.elsewhere.test`` is another site. Ports tell servers apart. Python code (``httpx`` in a
+    test) does not see this mapping: it talks to ``127.0.0.1`` with a ``Host`` header.
+
+Fixtures
+    ``chromium`` (session)
+        The Playwright ``Browser``: headless Chromium with the flags this machine needs (no
+        sandbox, no GPU, no QUIC, no background networking), a fresh profile per run.
+    ``browsing``
+        The test's contexts and pages: ``browsing.context(**options)`` opens a new context (its
+        own cookie jar and storage: one per simulated person or device), ``browsing.page(ctx)`` a
+        page in it. All are closed after the test. When a test fails, every open page's
+        screenshot, URL and console log (messages and uncaught errors) are saved in its artefact
+        folder, which the report names.
+    ``browser_context`` / ``page``
+        The first context and a page in it, for tests that need one.
+    ``iam_server``
+        The IAM served over real HTTP by pytest-django's ``live_server``: Django's own WSGI
+        handler with the full ``MIDDLEWARE`` of ``config/settings.py`` (security headers, CSP,
+        CORS, CSRF, sessions, tenants), the settings of the test run (``DEBUG`` off), a signing
+        key (``keys``), at ``iam_server.url`` = ``http://iam.example.test:<port>``. It runs in a
+        thread of the test process, so the test and the server share
+        - the database: transactional (rows the server writes are committed and visible to the
+          test; everything is flushed after the test), so ordinary fixtures such as ``user``
+          create what the browser signs in with, and assertions read the database directly;
+        - the settings: changes through pytest-django's ``settings`` fixture apply to the next
+          request. ``iam_server.allow_origins(*origins)`` lists browser apps in
+          ``CORS_ALLOWED_ORIGINS`` and trusts them for CSRF, as ``config/settings.py`` does.
+        Plain HTTP, so the IAM's cookies are not ``Secure`` here (``IAM_COOKIE_SECURE`` off).
+        Rate limits are the defaults (5 sign-ins a minute per address); the cache is cleared
+        before each test.
+    ``static_origin(directory, host="app.example.test")``
+        Serves a folder of static files (``Cache-Control: no-store``) from another origin on a
+        free port and returns that origin, e.g. ``http://app.example.test:41234``. Any number per
+        test; stopped after it. Apps take the IAM's URL from their query string.
+    ``artefacts``
+        The test's own folder for screenshots and logs: ``var/test-artefacts/browser/<test>/``
+        (or under ``IAM_TEST_ARTEFACTS``), emptied when the test starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+collect_ignore_glob = [] if os.environ.get("IAM_BROWSER") == "1" else ["test_*.py"]
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("IAM_TEST_CHROMIUM", "/usr/bin/chromium")
+IAM_HOST = "iam.example.test"
+APP_HOST = "app.example.test"
+CHROMIUM_ARGS = [
+    # Playwright adds --headless and a fresh --user-data-dir of its own to every launch
+    "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP *.test 127.0.0.1",
+]
+TIMEOUT_MS = 10_000
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+_BROWSING = pytest.StashKey["Browsing"]()
+_EMPTIED = pytest.StashKey[Path]()
+
+
+# --- the browser ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"No Chromium at {CHROMIUM}: install Debian's (apt-get install -y chromium) or set "
+            "IAM_TEST_CHROMIUM. Browser tests are never skipped.",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an asyncio loop marked as running in this thread, so Django's
+    # async guard would refuse every ORM call of a test (fixtures, assertions). Lifted while
+    # Chromium is up, in this run only; the server thread has no loop and keeps its guard.
+    guard = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                yield browser
+            finally:
+                browser.close()
+    finally:
+        if guard is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = guard
+
+
+@dataclass
+class Browsing:
+    """The contexts and pages of one test (see the module docstring)."""
+
+    chromium: Any
+    contexts: list[Any] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+    def context(self, **options: Any) -> Any:
+        context = self.chromium.new_context(**options)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.on("page", self._watch)
+        self.contexts.append(context)
+        return context
+
+    def page(self, context: Any | None = None) -> Any:
+        if context is None:
+            context = self.contexts[0] if self.contexts else self.context()
+        return context.new_page()
+
+    def _watch(self, page: Any) -> None:
+        c = next(i for i, context in enumerate(self.contexts) if context is page.context)
+        name = f"context{c}-page{len(page.context.pages) - 1}"
+        page.on("console", lambda m: self.console.append(f"{name} {m.type}: {m.text}"))
+        page.on("pageerror", lambda e: self.console.append(f"{name} uncaught: {e}"))
+
+    def save(self, folder: Path) -> list[Path]:
+        """Screenshot, URL and console log of every open page, into ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        saved = []
+        for c, context in enumerate(self.contexts):
+            for p, page in enumerate(context.pages):
+                if page.is_closed():
+                    continue
+                shot = folder / f"context{c}-page{p}.png"
+                try:
+                    page.screenshot(path=str(shot), full_page=True)
+                    saved.append(shot)
+                except Exception as exc:  # a crashed page still gets its log
+                    self.console.append(f"context{c}-page{p}: no screenshot ({exc})")
+                self.console.append(f"context{c}-page{p} was at {page.url}")
+        log = folder / "console.log"
+        log.write_text("\n".join(self.console) + "\n")
+        return [*saved, log]
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def browsing(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Browsing]:
+    _artefact_folder(request.node)  # no artefacts of an earlier run are mistaken for this one's
+    browsing = Browsing(chromium)
+    request.node.stash[_BROWSING] = browsing
+    yield browsing
+    browsing.close()
+
+
+@pytest.fixture
+def browser_context(browsing: Browsing) -> Any:
+    return browsing.contexts[0] if browsing.contexts else browsing.context()
+
+
+@pytest.fixture
+def page(browsing: Browsing, browser_context: Any) -> Any:
+    return browsing.page(browser_context)
+
+
+def _artefact_folder(item: pytest.Item) -> Path:
+    """The test's artefact folder, emptied the first time the test asks for it."""
+    if _EMPTIED not in item.stash:
+        base = os.environ.get("IAM_TEST_ARTEFACTS", ROOT / "var" / "test-artefacts" / "browser")
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid.split("::", 1)[-1])[:150]
+        folder = Path(base) / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        item.stash[_EMPTIED] = folder
+    return item.stash[_EMPTIED]
+
+
+@pytest.fixture
+def artefacts(request: pytest.FixtureRequest) -> Path:
+    return _artefact_folder(request.node)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    report = yield
+    if report.failed and report.when == "call" and _BROWSING in item.stash:
+        saved = item.stash[_BROWSING].save(_artefact_folder(item))
+        report.sections.append(("browser artefacts", "\n".join(map(str, saved))))
+    return report
+
+
+# --- servers -------------------------------------------------------------------------------------
+
+
+@dataclass
+class IAMServer:
+    """The IAM as the browser reaches it (see the module docstring)."""
+
+    host: str
+    port: int
+    settings: Any
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def allow_origins(self, *origins: str) -> None:
+        """Browser apps on other origins: CORS with credentials, trusted for CSRF."""
+        self.settings.CORS_ALLOWED_ORIGINS = list(origins)
+        self.settings.CSRF_TRUSTED_ORIGINS = list(origins)
+
+
+@pytest.fixture
+def iam_server(live_server: Any, settings: Any, keys: Any) -> IAMServer:
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, IAM_HOST]
+    # plain HTTP: a browser keeps no Secure cookie set over http:// (but on localhost)
+    settings.IAM_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.SESSION_COOKIE_SECURE = False
+    return IAMServer(host=IAM_HOST, port=live_server.thread.port, settings=settings)
+
+
+class _StaticFiles(SimpleHTTPRequestHandler):
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def static_origin() -> Iterator[Callable[..., str]]:
+    servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+
+    def serve(directory: Path, *, host: str = APP_HOST) -> str:
+        server = ThreadingHTTPServer(
+            ("127.0.0.1", 0), partial(_StaticFiles, directory=str(directory))
+        )
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return f"http://{host}:{server.server_address[1]}"
+
+    yield serve
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
