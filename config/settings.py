@@ -266,12 +266,15 @@ SESSION_COOKIE_SECURE = IAM_COOKIE_SECURE
 CSRF_COOKIE_SECURE = IAM_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 # Browser apps on other origins that may call the API with credentials (cookies): an explicit
-# list, never a wildcard (system check iam.E009). They are trusted for CSRF as well.
+# list, never a wildcard (system check iam.E009). They are trusted for CSRF as well. They read
+# the CSRF token from the X-CSRFToken response header (of /api/auth/csrf/ and of cookie and
+# hybrid logins): the csrftoken cookie stays on the IAM's host, whatever IAM_COOKIE_DOMAIN says,
+# so that sibling hosts cannot read it (docs/api.md, "Browser apps").
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = True
 CORS_URLS_REGEX = r"^/(api/|\.well-known/).*$"
 CORS_ALLOW_HEADERS = (*default_headers, "x-tenant", "x-request-id")
-CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID"]
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID", "X-CSRFToken"]
 CORS_PREFLIGHT_MAX_AGE = 600
 CSRF_TRUSTED_ORIGINS = [
     *env.list("CSRF_TRUSTED_ORIGINS", default=[]),

@@ -98,3 +98,63 @@ def test_bad_kek_is_a_startup_error():
 def test_default_configuration_passes_the_checks():
     # (the test run's own mailer is Django's in-memory one, which iam.E008 refuses)
     assert [e for e in run_checks(databases=[]) if e.id.startswith("iam.")] == []
+
+
+def test_a_cross_origin_browser_app_is_configured_by_one_variable(tmp_path):
+    """CORS_ALLOWED_ORIGINS lists the app for CORS and trusts it for CSRF; the CSRF token is
+    exposed to it; IAM_COOKIE_DOMAIN moves the token cookies, never the CSRF cookie."""
+    env = {
+        **_production_env(tmp_path),
+        "CORS_ALLOWED_ORIGINS": "https://app.example.com",
+        "IAM_COOKIE_DOMAIN": "example.com",
+    }
+    show = (
+        "from django.conf import settings as s; "
+        "print(s.CSRF_TRUSTED_ORIGINS, s.CORS_EXPOSE_HEADERS, s.IAM_COOKIE_DOMAIN, "
+        "s.CSRF_COOKIE_DOMAIN, s.CSRF_COOKIE_SAMESITE, sep='|')"
+    )
+    result = _django(["shell", "-c", show], **env)
+    assert result.returncode == 0, result.stderr
+    last_line = result.stdout.strip().splitlines()[-1]
+    trusted, exposed, cookie_domain, csrf_domain, samesite = last_line.split("|")
+    assert trusted == "['https://app.example.com']"
+    assert "X-CSRFToken" in exposed
+    assert (cookie_domain, csrf_domain, samesite) == ("example.com", "None", "Lax")
+
+
+@pytest.mark.parametrize(
+    ("domain", "refused"),
+    [
+        ("example.com", False),
+        (".example.com", False),
+        ("iam.example.com", False),
+        ("EXAMPLE.com", False),
+        ("example.org", True),
+        ("am.example.com", True),  # a suffix of the name, not a parent domain
+        ("other.iam.example.com", True),
+        ("com.", True),
+    ],
+)
+def test_a_cookie_domain_must_cover_the_iams_own_host(domain, refused):
+    from iam.core.checks import _cookie_domain_errors
+
+    errors = _cookie_domain_errors(domain, "https://iam.example.com:8443/")
+    assert [e.id for e in errors] == (["iam.E011"] if refused else [])
+
+
+def test_the_cookie_domain_check_runs_at_startup(settings):
+    # the test run's issuer is https://iam.test
+    settings.IAM_COOKIE_DOMAIN = "example.test"
+    assert "iam.E011" in {e.id for e in run_checks(databases=[])}
+    settings.IAM_COOKIE_DOMAIN = "iam.test"
+    assert "iam.E011" not in {e.id for e in run_checks(databases=[])}
+
+
+def test_plain_http_app_origins_are_flagged_in_production(settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://app.example.com", "http://old.example.com"]
+    warnings = [e for e in run_checks(databases=[]) if e.id == "iam.W003"]
+    assert len(warnings) == 1
+    assert "http://old.example.com" in warnings[0].msg
+    assert "https://app.example.com" not in warnings[0].msg
+    settings.DEBUG = True
+    assert "iam.W003" not in {e.id for e in run_checks(databases=[])}

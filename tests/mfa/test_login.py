@@ -87,6 +87,31 @@ def test_cookie_transport_sets_the_cookies_only_after_the_second_factor(
     assert refreshed.status_code == 200
 
 
+def test_the_second_step_hands_an_app_on_another_origin_its_new_csrf_token(
+    browser: Any, user_with_totp: Enrolled, login: Any, settings: Any
+) -> None:
+    """The second step rotates the CSRF token like a password login; an app that cannot read
+    the IAM's cookie gets the new one from the response header (docs/api.md, Browser apps)."""
+    app = {"HTTP_ORIGIN": "https://app.example.com"}
+    settings.CORS_ALLOWED_ORIGINS = settings.CSRF_TRUSTED_ORIGINS = [app["HTTP_ORIGIN"]]
+    before = browser.get("/api/auth/csrf/", **app)["X-CSRFToken"]
+    first = login(browser, transport="hybrid", **app)
+    assert "X-CSRFToken" not in first  # no session yet, nothing rotated
+    response = browser.post(
+        "/api/auth/login/mfa/",
+        {"mfa_token": first.json()["mfa_token"], "code": user_with_totp.code()},
+        format="json",
+        **app,
+    )
+    assert response.status_code == 200
+    assert response["X-CSRFToken"] != before
+    for token, status in ((before, 403), (response["X-CSRFToken"], 200)):
+        refreshed = browser.post(
+            "/api/auth/refresh/", {}, format="json", HTTP_X_CSRFTOKEN=token, **app
+        )
+        assert refreshed.status_code == status
+
+
 def test_a_wrong_password_looks_the_same_with_or_without_mfa(
     api: Any, user_with_totp: Enrolled, login: Any
 ) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.middleware.csrf import get_token, rotate_token
+from django.middleware.csrf import rotate_token
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
@@ -19,7 +21,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 
 from iam.accounts.serializers import UserSerializer, user_data
 from iam.authn.authentication import raw_access_token
-from iam.authn.csrf import enforce_csrf
+from iam.authn.csrf import CSRF_TOKEN_HEADER, csrf_token_expose, enforce_csrf
 from iam.authn.flows import login_with_password, login_with_second_factor
 from iam.authn.throttles import (
     AnonThrottle,
@@ -56,6 +58,18 @@ PASSWORD_MAX = 4096
 ERROR = inline_serializer(
     "Error", {"detail": serializers.CharField(), "code": serializers.CharField()}
 )
+
+
+def csrf_token_header(status_code: int, when: str = "") -> OpenApiParameter:
+    """The ``X-CSRFToken`` response header in the schema."""
+    return OpenApiParameter(
+        CSRF_TOKEN_HEADER,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[status_code],
+        description="The CSRF token to send back in the X-CSRFToken request header; exposed to "
+        f"the origins in CORS_ALLOWED_ORIGINS{when}.",
+    )
 
 
 def client_info(request: Request) -> ClientInfo:
@@ -112,16 +126,24 @@ def mfa_required_response(challenge: MfaChallengeStarted) -> Response:
 
 def login_response(request: Request, issued: IssuedTokens) -> Response:
     """Tokens by the session's transport, plus the user: what every completed login answers."""
+    response = token_response(issued, extra={"user": user_data(issued.session.user)})
     if issued.session.transport != Transport.BODY:
-        rotate_token(request)  # a fresh CSRF token for the new browser session
-    return token_response(issued, extra={"user": user_data(issued.session.user)})
+        # a fresh CSRF token for the new browser session, readable by an app on another origin
+        rotate_token(request._request)
+        csrf_token_expose(request._request, response)
+    return response
 
 
 class CsrfApi(PublicAuthAPIView):
-    @extend_schema(responses={204: None}, summary="Set the CSRF cookie for browser clients")
+    @extend_schema(
+        responses={204: None},
+        parameters=[csrf_token_header(204)],
+        summary="Set the CSRF cookie for browser clients; the token is also in X-CSRFToken",
+    )
     def get(self, request: Request) -> Response:
-        get_token(request)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        csrf_token_expose(request._request, response)
+        return response
 
 
 class LoginApi(PublicAuthAPIView):
@@ -152,6 +174,7 @@ class LoginApi(PublicAuthAPIView):
             403: OpenApiResponse(ERROR, description="email_not_verified, not_a_member"),
             429: OpenApiResponse(ERROR, description="throttled"),
         },
+        parameters=[csrf_token_header(200, " (cookie and hybrid transports: a new token)")],
         summary="Sign in with a password; tokens travel as `transport` says",
     )
     def post(self, request: Request) -> Response:
@@ -189,6 +212,7 @@ class LoginMfaApi(PublicAuthAPIView):
             403: OpenApiResponse(ERROR, description="not_a_member"),
             429: OpenApiResponse(ERROR, description="throttled"),
         },
+        parameters=[csrf_token_header(200, " (cookie and hybrid transports: a new token)")],
         summary="Complete a login with the second factor; answers like a password login",
     )
     def post(self, request: Request) -> Response:

@@ -1,6 +1,7 @@
 """System checks: bad configuration becomes a startup error, not a production surprise."""
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from django.conf import settings
@@ -95,6 +96,18 @@ def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
         errors.append(
             Error("Use CORS_ALLOWED_ORIGINS (exact origins), not patterns.", id="iam.E009")
         )
+    errors.extend(_cookie_domain_errors(conf.cookie_domain, conf.issuer))
+    plain = [o for o in origins if str(o).lower().startswith("http://")]
+    if plain and not settings.DEBUG:
+        errors.append(
+            Warning(
+                f"CORS_ALLOWED_ORIGINS lists plain-HTTP origins ({', '.join(plain)}): whoever "
+                "can change their pages on the way (any network in between) can use a "
+                "signed-in user's session through them.",
+                hint="List only https:// origins in production.",
+                id="iam.W003",
+            )
+        )
     _, invalid = metrics_networks_parse(getattr(settings, "IAM_METRICS_ALLOWED_IPS", []))
     errors.extend(
         Error(f"IAM_METRICS_ALLOWED_IPS: {entry!r} is not an address or network.", id="iam.E010")
@@ -108,3 +121,23 @@ def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     return errors
+
+
+def _cookie_domain_errors(cookie_domain: str | None, issuer: str) -> list:
+    """``IAM_COOKIE_DOMAIN`` must cover the IAM's own host: browsers drop every cookie a host
+    sets for a domain it does not belong to, and no browser sign-in would ever stick."""
+    if not cookie_domain:
+        return []
+    domain = cookie_domain.strip().lstrip(".").lower()
+    host = (urlsplit(issuer).hostname or "").lower()
+    if domain and (host == domain or host.endswith(f".{domain}")):
+        return []
+    return [
+        Error(
+            f"IAM_COOKIE_DOMAIN ({cookie_domain!r}) does not cover the IAM's host ({host!r}, "
+            "from IAM_ISSUER): browsers would refuse every cookie the IAM sets.",
+            hint="Set it to the IAM's host or a parent domain of it (iam.example.com or "
+            "example.com), or leave it unset for cookies of the IAM's host only.",
+            id="iam.E011",
+        )
+    ]
