@@ -313,8 +313,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["iam.core.parsers.StrictJSONParser"],
     # Every API view counts per client IP (anonymous) or per user, unless it sets its own limits.
     "DEFAULT_THROTTLE_CLASSES": [
-        "iam.authn.throttles.AnonThrottle",
-        "iam.authn.throttles.UserThrottle",
+        "iam.core.throttles.AnonThrottle",
+        "iam.core.throttles.UserThrottle",
     ],
     # ASCII-escaped JSON: any input echoed in an error (even a lone surrogate) always renders.
     "UNICODE_JSON": False,

@@ -10,8 +10,8 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from iam.accounts.models import User
-from iam.authn.throttles import throttle_leases_clear
 from iam.core.ratelimit import ratelimit_cache
+from iam.core.throttles import throttle_leases_clear
 from iam.sessions.auth_state import local_state
 from iam.tokens import services as key_services
 from iam.tokens.keys import key_ring_clear

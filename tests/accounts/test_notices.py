@@ -182,7 +182,7 @@ def test_a_sign_in_waiting_for_another_sees_its_session(
     from django.db import connections
 
     from iam.authn import flows
-    from iam.sessions.services import ClientInfo
+    from iam.core.http import ClientInfo
 
     def sign_in(agent: str) -> None:
         flows.login_with_password(

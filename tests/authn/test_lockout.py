@@ -13,7 +13,7 @@ from django.utils import timezone
 from iam.accounts.models import User
 from iam.audit.events import AuditEventType
 from iam.audit.models import AuditEvent
-from iam.authn.lockout import LockoutPolicy
+from iam.core.lockout import LockoutPolicy
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -95,7 +95,7 @@ def test_generous_limits_are_counted_in_leases_never_late(
 ) -> None:
     """The per-user limit (1000/hour) costs one counter call per 10 requests; a process that
     starts afresh (another worker) takes a new block, so the limit can bite early, never late."""
-    from iam.authn import throttles
+    from iam.core import throttles
     from iam.core.ratelimit import ratelimit_cache
 
     calls = []

@@ -170,9 +170,9 @@ def test_a_password_login_racing_the_enable_does_not_survive_it(
     from django.utils import timezone
 
     from iam.authn import flows
-    from iam.mfa.services import totp_enable, totp_setup
+    from iam.core.http import ClientInfo
+    from iam.mfa.enrolment import totp_enable, totp_setup
     from iam.sessions.models import DeviceSession
-    from iam.sessions.services import ClientInfo
 
     client = ClientInfo(ip="127.0.0.1", user_agent="test")
     app = pyotp.parse_uri(

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from iam.accounts.models import User
 from iam.audit.models import AuditEvent
+from iam.core.devices import _describe, device_describe
 from iam.sessions.models import DeviceSession
-from iam.sessions.selectors import SESSIONS_LIST_MAX, _describe, device_describe
+from iam.sessions.selectors import SESSIONS_LIST_MAX
 from tests.conftest import PASSWORD, csrf_headers
 
 pytestmark = pytest.mark.django_db

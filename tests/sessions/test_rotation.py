@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from iam.audit.models import AuditEvent
 from iam.core.exceptions import SessionExpired, SessionRevoked, TokenInvalid, TokenReused
+from iam.core.http import ClientInfo
 from iam.sessions.models import DeviceSession
-from iam.sessions.services import ClientInfo, session_rotate, sessions_cleanup
+from iam.sessions.services import session_rotate, sessions_cleanup
 
 pytestmark = pytest.mark.django_db
 CLIENT = ClientInfo(ip="203.0.113.7", user_agent="pytest")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from iam.core.http import NO_CLIENT
 from iam.oauth.services import token_introspect
-from iam.tenancy import services
+from iam.sessions import tenants
+from iam.tenancy import selectors, services
 from iam.tenancy.models import Membership, Tenant
 from tests.tenancy.conftest import auth, claims
 
 pytestmark = pytest.mark.django_db
 
-NOWHERE = services.ClientInfo(ip=None, user_agent="")
+NOWHERE = NO_CLIENT
 
 
 @pytest.fixture
@@ -49,14 +51,14 @@ def test_a_switch_racing_a_removal_issues_no_token_for_the_lost_tenant(
     (the session is still scoped to globex) and the switch then hands out an acme token."""
     mia_globex = signed_in("mia@example.com", tenant="globex")
     olga = Membership.objects.get(tenant=acme, role__name="owner").user
-    real = services.membership_get_by_slug
+    real = selectors.membership_get_by_slug
 
     def read_then_removed(**kwargs):
         found = real(**kwargs)
         services.member_remove(actor=olga, tenant_id=acme.pk, user_id=mia_in_two.pk, client=NOWHERE)
         return found
 
-    monkeypatch.setattr(services, "membership_get_by_slug", read_then_removed)
+    monkeypatch.setattr(tenants, "membership_get_by_slug", read_then_removed)
     response = api.post(
         "/api/auth/tenant/switch/", {"tenant": "acme"}, format="json", **auth(mia_globex)
     )

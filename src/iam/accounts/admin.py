@@ -1,9 +1,10 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from iam.accounts.lockout import login_unlock
 from iam.accounts.models import User
 
 
@@ -34,32 +35,16 @@ class UserAdmin(DjangoUserAdmin):
         ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
     )
-    actions = ["reset_mfa", "unlock_login"]
+    actions = ["unlock_login"]  # iam.mfa adds "reset_mfa"
 
     @admin.action(
         description="Unlock sign-in (end the delays after failed passwords)",
         permissions=["change"],
     )
     def unlock_login(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        from iam.authn.services import login_unlock
-
         for user in queryset:  # the user's own log shows who acted (by id), not from where
             login_unlock(actor=f"admin:{request.user.pk}", user=user)
         self.message_user(request, f"Sign-in unlocked for {queryset.count()} user(s).")
-
-    @admin.action(
-        description="Reset two-factor authentication (lost authenticator)",
-        permissions=["change"],
-    )
-    def reset_mfa(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        from iam.mfa.services import mfa_reset
-
-        done = 0
-        for user in queryset:  # the user's own log shows who acted (by id), not from where
-            done += mfa_reset(user=user, actor=f"admin:{request.user.pk}")
-        self.message_user(
-            request, f"Two-factor authentication reset for {done} user(s).", messages.SUCCESS
-        )
 
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "username", "password1", "password2")}),

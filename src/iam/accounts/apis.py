@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -12,23 +10,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from iam.accounts import services
-from iam.accounts.serializers import NormalizedEmailField, UserSerializer, user_data
-from iam.authn.apis import ERROR, PASSWORD_MAX, PublicAuthAPIView, client_info
-from iam.authn.throttles import (
-    AccountMailThrottle,
-    AnonThrottle,
-    PasswordCheckThrottle,
-    RegisterIPThrottle,
-    UserThrottle,
+from iam.accounts.serializers import UserSerializer, user_data
+from iam.accounts.throttles import AccountMailThrottle, RegisterIPThrottle
+from iam.core.apis import (
+    ERROR,
+    NormalizedEmailField,
+    NoStoreAPIView,
+    PublicAuthAPIView,
+    password_field,
 )
-from iam.authn.transport import clear_token_cookies
-from iam.core.apis import NoStoreAPIView
+from iam.core.http import client_info
+from iam.core.throttles import AnonThrottle, PasswordCheckThrottle, UserThrottle
+from iam.sessions.transport import clear_token_cookies
 
 TOKEN_MAX = 1024
-
-
-def _password(**kwargs: Any) -> serializers.CharField:
-    return serializers.CharField(max_length=PASSWORD_MAX, trim_whitespace=False, **kwargs)
 
 
 def _username() -> serializers.CharField:
@@ -54,7 +49,7 @@ class RegisterApi(PublicAuthAPIView):
 
     class RegisterInput(serializers.Serializer):
         email = NormalizedEmailField()
-        password = _password()
+        password = password_field()
         username = _username()
 
     class RegisterOutput(serializers.Serializer):
@@ -161,7 +156,7 @@ class PasswordResetApi(PublicAuthAPIView):
 class PasswordResetConfirmApi(PublicAuthAPIView):
     class PasswordResetConfirmInput(serializers.Serializer):
         token = serializers.CharField(max_length=TOKEN_MAX)
-        password = _password()
+        password = password_field()
 
     @extend_schema(
         request=PasswordResetConfirmInput,
@@ -190,8 +185,8 @@ class PasswordChangeApi(NoStoreAPIView):
     password_check_field = "current_password"  # noqa: S105 (a field name)
 
     class PasswordChangeInput(serializers.Serializer):
-        current_password = _password()
-        new_password = _password()
+        current_password = password_field()
+        new_password = password_field()
 
     @extend_schema(
         request=PasswordChangeInput,
@@ -242,12 +237,12 @@ class MeApi(NoStoreAPIView):
             required=False,
             help_text="A new address takes effect once the link mailed to it is used.",
         )
-        current_password = _password(
+        current_password = password_field(
             required=False, help_text="Required to change the e-mail address."
         )
 
     class MeDeleteInput(serializers.Serializer):
-        password = _password()
+        password = password_field()
         code = serializers.CharField(
             required=False,
             allow_blank=True,

@@ -8,13 +8,13 @@ from enum import StrEnum
 from typing import Any
 
 from django.core.mail import EmailMultiAlternatives
-from django.db.models import Exists
 
 from iam.accounts.link_tokens import LinkPurpose, link_token_make
 from iam.accounts.models import User
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
+from iam.core.devices import device_describe
 from iam.core.mail import (
     BuiltMail,
     frontend_link,
@@ -23,7 +23,7 @@ from iam.core.mail import (
     mail_render,
 )
 from iam.sessions.models import DeviceSession
-from iam.sessions.selectors import device_describe
+from iam.sessions.selectors import sign_in_device_seen
 
 log = logging.getLogger("iam.mail")
 
@@ -158,21 +158,6 @@ def security_notice_enqueue(*, kind: MailKind, user: User) -> None:
         # Not counted in the address's mail budget: only the account holder (or whoever holds
         # their credentials) can cause these, and anonymous mails must not crowd them out.
         account_mail_enqueue(kind=kind, user=user, budgeted=False)
-
-
-def sign_in_device_seen(
-    *, user_id: Any, user_agent: str, exclude_session: Any = None
-) -> tuple[Exists, Exists]:
-    """Two ``EXISTS`` expressions for a sign-in: whether the user has any other session (ended
-    ones are kept for ``IAM_SESSION_RETENTION``), and one from this user agent. Each stops at
-    the first row, so the check costs the same for an account with three sessions and for a
-    CLI that signed in ten thousand times. A password login asks them with whether MFA is on,
-    in one statement after it locked the user's row and before its session exists
-    (``iam.authn.flows``)."""
-    earlier = DeviceSession.objects.filter(user_id=user_id)
-    if exclude_session is not None:
-        earlier = earlier.exclude(pk=exclude_session)
-    return Exists(earlier), Exists(earlier.filter(user_agent=user_agent))
 
 
 def sign_in_notice_enqueue(

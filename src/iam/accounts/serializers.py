@@ -8,23 +8,6 @@ from rest_framework import serializers
 from iam.accounts.models import User
 
 
-class NormalizedEmailField(serializers.EmailField):
-    """An e-mail address as the account will store it (domain lower-cased, like
-    ``normalize_email``), validated again after normalising: some characters grow when
-    lower-cased (``İ`` is two), so a valid input can become an over-long address."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("max_length", 254)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data: Any) -> str:
-        value = super().to_internal_value(data)
-        normalized = User.objects.normalize_email(value.strip())
-        if normalized != value:
-            self.run_validators(normalized)
-        return normalized
-
-
 class UserSerializer(serializers.ModelSerializer):
     """The public shape of a user (the schema of ``user_data``)."""
 

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from iam.accounts.link_tokens import LinkPurpose, link_token_check
+from iam.accounts.lockout import login_lockout_clear, user_account_key
 from iam.accounts.mail import (
     MailKind,
     account_mail_enqueue,
@@ -26,31 +27,34 @@ from iam.accounts.mail import (
 )
 from iam.accounts.models import User
 from iam.accounts.selectors import email_taken, user_get_by_email
+from iam.accounts.signals import account_deleted, account_deleting
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
-from iam.authn.lockout import login_lockout_clear, user_account_key
 from iam.core.exceptions import (
     EmailTaken,
     InvalidPassword,
-    MfaCodeRequired,
     PasswordRejected,
     PasswordRequired,
     UsernameTaken,
 )
-from iam.mfa.selectors import mfa_enabled
-from iam.mfa.services import mfa_code_verify, mfa_forget
+from iam.core.http import ClientInfo
 from iam.sessions.models import DeviceSession, RevokeReason
-from iam.sessions.services import ClientInfo, sessions_revoke_for_user
+from iam.sessions.services import sessions_revoke_for_user
 from iam.tenancy.services import memberships_leave_all, memberships_leave_check
 
 
-def _audit(event: AuditEventType, client: ClientInfo, user: User | None, **data: Any) -> None:
-    audit_record(
-        event=event,
-        user_id=user.pk if user else None,
-        ip=client.ip,
-        agent=client.user_agent,
-        data=data,
+def user_lock(*, user_id: uuid.UUID | str) -> tuple[str, bool] | None:
+    """Lock the user's row for the transaction: sign-ins and MFA changes of one user take turns,
+    so a login cannot slip a password-only session past MFA being turned on. Always taken first
+    (then challenges, backup codes, device), in one order everywhere. Returns the row's current
+    ``(password, is_active)``, None if it is gone. Anything else a caller needs to be current
+    once the lock is held is asked in a statement after this one: the subqueries of this one
+    would see the statement's snapshot, which PostgreSQL takes before waiting for the lock."""
+    return (
+        User.objects.select_for_update()
+        .filter(pk=user_id)
+        .values_list("password", "is_active")
+        .first()
     )
 
 
@@ -94,9 +98,11 @@ def user_register(*, email: str, password: str, username: str | None, client: Cl
                 user = User.objects.create_user(
                     email=email, password=password, username=username or None
                 )
-                _audit(AuditEventType.USER_REGISTERED, client, user)
+                audit_record(event=AuditEventType.USER_REGISTERED, client=client, user_id=user.pk)
                 account_mail_enqueue(kind=MailKind.VERIFY_EMAIL, user=user)
-                _audit(AuditEventType.EMAIL_VERIFICATION_SENT, client, user)
+                audit_record(
+                    event=AuditEventType.EMAIL_VERIFICATION_SENT, client=client, user_id=user.pk
+                )
             return
         except (IntegrityError, ValidationError):
             # A concurrent registration won the address (or the username, re-checked here).
@@ -105,7 +111,9 @@ def user_register(*, email: str, password: str, username: str | None, client: Cl
             if existing is None:
                 raise
     with transaction.atomic():
-        _audit(AuditEventType.REGISTRATION_ATTEMPT_EXISTING, client, existing)
+        audit_record(
+            event=AuditEventType.REGISTRATION_ATTEMPT_EXISTING, client=client, user_id=existing.pk
+        )
         if not existing.is_active or existing.email_verified:
             make_password(password)  # the hashing work a new account would have cost
             if existing.is_active:
@@ -118,7 +126,9 @@ def user_register(*, email: str, password: str, username: str | None, client: Cl
         existing.set_password(password)
         existing.save(update_fields=["password", "updated_at"])
         account_mail_enqueue(kind=MailKind.VERIFY_EMAIL, user=existing)
-        _audit(AuditEventType.EMAIL_VERIFICATION_SENT, client, existing)
+        audit_record(
+            event=AuditEventType.EMAIL_VERIFICATION_SENT, client=client, user_id=existing.pk
+        )
 
 
 def email_verification_resend(*, email: str, client: ClientInfo) -> None:
@@ -130,12 +140,11 @@ def email_verification_resend(*, email: str, client: ClientInfo) -> None:
         account_mail_enqueue(
             kind=MailKind.VERIFY_EMAIL, user=user if due else None, to=None if due else email
         )
-        _audit(
-            AuditEventType.EMAIL_VERIFICATION_SENT,
-            client,
-            user if due else None,
-            resent=True,
-            sent=due,
+        audit_record(
+            event=AuditEventType.EMAIL_VERIFICATION_SENT,
+            client=client,
+            user_id=user.pk if due else None,
+            data={"resent": True, "sent": due},
         )
 
 
@@ -150,7 +159,7 @@ def email_verify(*, token: str, client: ClientInfo) -> User:
             user, _ = link_token_check(token=token, purposes=(purpose,), lock=True)
             user.email_verified = True
             user.save(update_fields=["email_verified", "updated_at"])
-            _audit(AuditEventType.EMAIL_VERIFIED, client, user)
+            audit_record(event=AuditEventType.EMAIL_VERIFIED, client=client, user_id=user.pk)
         return user
     new_email = user.pending_email
     if email_taken(email=new_email, exclude=user):
@@ -161,7 +170,7 @@ def email_verify(*, token: str, client: ClientInfo) -> User:
             user, _ = link_token_check(token=token, purposes=(purpose,), lock=True)
             user.email, user.pending_email, user.email_verified = new_email, "", True
             user.save(update_fields=["email", "pending_email", "email_verified", "updated_at"])
-            _audit(AuditEventType.EMAIL_CHANGED, client, user)
+            audit_record(event=AuditEventType.EMAIL_CHANGED, client=client, user_id=user.pk)
             account_mail_enqueue(kind=MailKind.EMAIL_CHANGED, user=user, to=old_email)
     except IntegrityError as exc:  # taken by a concurrent change or registration
         raise EmailTaken() from exc
@@ -177,7 +186,12 @@ def password_reset_request(*, email: str, client: ClientInfo) -> None:
         account_mail_enqueue(
             kind=MailKind.PASSWORD_RESET, user=user if due else None, to=None if due else email
         )
-        _audit(AuditEventType.PASSWORD_RESET_REQUESTED, client, user if due else None, sent=due)
+        audit_record(
+            event=AuditEventType.PASSWORD_RESET_REQUESTED,
+            client=client,
+            user_id=user.pk if due else None,
+            data={"sent": due},
+        )
 
 
 def password_reset_confirm(*, token: str, password: str, client: ClientInfo) -> User:
@@ -193,7 +207,7 @@ def password_reset_confirm(*, token: str, password: str, client: ClientInfo) -> 
         user.email_verified = True
         user.pending_email = ""  # whoever asked to move the address may be who is locked out now
         user.save(update_fields=["password", "email_verified", "pending_email", "updated_at"])
-        _audit(AuditEventType.PASSWORD_RESET_COMPLETED, client, user)
+        audit_record(event=AuditEventType.PASSWORD_RESET_COMPLETED, client=client, user_id=user.pk)
         security_notice_enqueue(kind=MailKind.PASSWORD_CHANGED, user=user)
     # the owner proved the address: sign-in delays of the account end (IP counters stay)
     login_lockout_clear(account_key=user_account_key(user.pk))
@@ -224,7 +238,7 @@ def password_change(
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password", "updated_at"])
-        _audit(AuditEventType.PASSWORD_CHANGED, client, user)
+        audit_record(event=AuditEventType.PASSWORD_CHANGED, client=client, user_id=user.pk)
         security_notice_enqueue(kind=MailKind.PASSWORD_CHANGED, user=user)
     sessions_revoke_for_user(
         user_id=user.pk,
@@ -275,11 +289,20 @@ def profile_update(
                 user.save(update_fields=[*updated, "updated_at"])
             fields = sorted(set(updated) - {"pending_email"})
             if fields:
-                _audit(AuditEventType.PROFILE_UPDATED, client, user, fields=fields)
+                audit_record(
+                    event=AuditEventType.PROFILE_UPDATED,
+                    client=client,
+                    user_id=user.pk,
+                    data={"fields": fields},
+                )
             if email_request == "":
-                _audit(AuditEventType.EMAIL_CHANGE_WITHDRAWN, client, user)
+                audit_record(
+                    event=AuditEventType.EMAIL_CHANGE_WITHDRAWN, client=client, user_id=user.pk
+                )
             if email_request:
-                _audit(AuditEventType.EMAIL_CHANGE_REQUESTED, client, user)
+                audit_record(
+                    event=AuditEventType.EMAIL_CHANGE_REQUESTED, client=client, user_id=user.pk
+                )
                 owner = user_get_by_email(email=email_request)
                 if owner is None:
                     account_mail_enqueue(kind=MailKind.EMAIL_CHANGE_VERIFY, user=user)
@@ -305,20 +328,12 @@ def account_delete(
     their IPs and user agents) is erased; every session ends at once.
 
     It cannot be undone, so an account with MFA on also needs a second-factor ``code``: a stolen
-    session plus a guessed or leaked password must not be enough to destroy the account.
+    session plus a guessed or leaked password must not be enough to destroy the account
+    (``account_deleting``: ``iam.mfa`` checks the code).
     """
     _current_password_check(user, password, field="password")
     memberships_leave_check(user=user)  # a refused deletion must not spend the code
-    if mfa_enabled(user_id=user.pk):
-        if not code:
-            raise MfaCodeRequired.on_field("code")
-        mfa_code_verify(
-            user_id=user.pk,
-            code=code,
-            client=client,
-            session_id=session_id,
-            purpose="account_delete",
-        )
+    account_deleting.send(sender=User, user=user, code=code, client=client, session_id=session_id)
     with transaction.atomic():
         memberships_leave_all(user=user)  # 409 last_owner while they alone own a tenant
         user.email = f"deleted-{uuid.uuid4().hex}@deleted.invalid"
@@ -334,8 +349,8 @@ def account_delete(
         user.save()
         user.groups.clear()
         user.user_permissions.clear()
-        _audit(AuditEventType.ACCOUNT_DELETED, client, user)
+        audit_record(event=AuditEventType.ACCOUNT_DELETED, client=client, user_id=user.pk)
     sessions_revoke_for_user(user_id=user.pk, reason=RevokeReason.ACCOUNT_DELETED, client=client)
     DeviceSession.objects.filter(user_id=user.pk).delete()
-    mfa_forget(user_id=user.pk)
+    account_deleted.send(sender=User, user=user)  # iam.mfa drops the second factors
     account_mails_forget(user=user)  # queued or finished mail tasks may hold old addresses

@@ -13,7 +13,7 @@ from rest_framework.pagination import CursorPagination
 
 from iam.audit.selectors import security_log_for_user, user_visible_data
 from iam.core.apis import NoStoreAPIView
-from iam.sessions.apis import SessionDeviceSerializer
+from iam.core.devices import DeviceSerializer
 
 
 class SecurityLogPagination(CursorPagination):
@@ -41,7 +41,7 @@ class SecurityLogApi(NoStoreAPIView, generics.ListAPIView):
         at = serializers.DateTimeField(source="created_at")
         ip = serializers.IPAddressField(allow_null=True)
         user_agent = serializers.CharField()
-        device = SessionDeviceSerializer(source="user_agent")
+        device = DeviceSerializer(source="user_agent")
         session_id = serializers.UUIDField(allow_null=True)
         current_session = serializers.SerializerMethodField()
         details = serializers.SerializerMethodField(

@@ -6,36 +6,40 @@ import logging
 import uuid
 from typing import Any
 
-from django.http import HttpRequest
-
 from iam.audit.events import AuditEventType
 from iam.audit.models import AuditEvent
-from iam.core.http import client_ip, user_agent
+from iam.core.http import NO_CLIENT, ClientInfo
 from iam.core.metrics import metrics_audit_event
 
 log = logging.getLogger("iam.audit")
 
 
+def audit_event_type(event: AuditEventType | str) -> AuditEventType:
+    """The event's member of ``AuditEventType``; ``ValueError`` for anything else. The column
+    holds no choices (a new type needs no migration): this is where a type is checked."""
+    try:
+        return AuditEventType(event)
+    except ValueError:
+        raise ValueError(f"Unknown audit event type: {event!r}") from None
+
+
 def audit_record(
     *,
     event: AuditEventType,
-    request: HttpRequest | None = None,
+    client: ClientInfo = NO_CLIENT,
     user_id: uuid.UUID | str | None = None,
     session_id: uuid.UUID | str | None = None,
-    ip: str | None = None,
-    agent: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Write one audit event. ``data`` must never hold secrets (passwords, tokens, codes)."""
-    if request is not None:
-        ip = ip if ip is not None else client_ip(request)
-        agent = agent if agent is not None else user_agent(request)
+    """Write one audit event, with where the request came from (``client``; none for operators'
+    commands and background work). ``data`` must never hold secrets (passwords, tokens, codes)."""
+    event = audit_event_type(event)
     row = AuditEvent.objects.create(
         type=event,
         user_id=user_id,
         session_id=session_id,
-        ip=ip,
-        user_agent=(agent or "")[:512],
+        ip=client.ip,
+        user_agent=(client.user_agent or "")[:512],
         data=data or {},
     )
     audit_logged(event, user_id=user_id, session_id=session_id, data=data)

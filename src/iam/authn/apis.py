@@ -14,7 +14,6 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import exceptions, serializers, status
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import TokenError
@@ -24,40 +23,29 @@ from iam.authn.authentication import raw_access_token
 from iam.authn.csrf import CSRF_TOKEN_HEADER, csrf_token_expose, enforce_csrf
 from iam.authn.flows import login_with_password, login_with_second_factor
 from iam.authn.throttles import (
-    AnonThrottle,
     LoginAccountThrottle,
     LoginIPThrottle,
     RefreshSessionThrottle,
     login_account,
     refresh_token_verified,
 )
-from iam.authn.transport import (
-    clear_token_cookies,
-    refresh_cookie,
-    set_token_cookies,
-    token_body,
-)
-from iam.core.apis import NoStoreAPIView
+from iam.core.apis import ERROR, PASSWORD_MAX, PublicAuthAPIView
 from iam.core.exceptions import IAMError, TokenInvalid
-from iam.core.http import client_ip, user_agent
-from iam.mfa.services import MfaChallengeStarted
+from iam.core.http import client_info
+from iam.core.throttles import AnonThrottle
+from iam.mfa.challenge import MfaChallengeStarted
 from iam.sessions.auth_state import session_user_for_access
 from iam.sessions.models import Transport
-from iam.sessions.services import (
-    ClientInfo,
-    IssuedTokens,
-    session_logout,
-    session_rotate,
+from iam.sessions.services import IssuedTokens, session_logout, session_rotate
+from iam.sessions.transport import (
+    TokenResponse,
+    clear_token_cookies,
+    refresh_cookie,
+    token_response,
 )
 from iam.tenancy.middleware import requested_tenant, tenant_asked
 from iam.tokens.tokens import RefreshToken
 from iam.tokens.verification import access_token_validate
-
-# Input cap before any hashing; the policy maximum (IAM_PASSWORD_MAX_LENGTH) is checked later.
-PASSWORD_MAX = 4096
-ERROR = inline_serializer(
-    "Error", {"detail": serializers.CharField(), "code": serializers.CharField()}
-)
 
 
 def csrf_token_header(status_code: int, when: str = "") -> OpenApiParameter:
@@ -70,18 +58,6 @@ def csrf_token_header(status_code: int, when: str = "") -> OpenApiParameter:
         description="The CSRF token to send back in the X-CSRFToken request header; exposed to "
         f"the origins in CORS_ALLOWED_ORIGINS{when}.",
     )
-
-
-def client_info(request: Request) -> ClientInfo:
-    return ClientInfo(ip=client_ip(request), user_agent=user_agent(request))
-
-
-class PublicAuthAPIView(NoStoreAPIView):
-    """Endpoints that take credentials themselves: no ambient authentication, open to all."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    throttle_classes = [AnonThrottle]
 
 
 class CredentialsInput(serializers.Serializer):
@@ -97,19 +73,6 @@ class CredentialsInput(serializers.Serializer):
             )
         attrs["identifier"] = identifier
         return attrs
-
-
-class TokenResponse(serializers.Serializer):
-    token_type = serializers.CharField()
-    expires_in = serializers.IntegerField()
-    access = serializers.CharField(required=False, help_text="hybrid and body transports")
-    refresh = serializers.CharField(required=False, help_text="body transport")
-
-
-def token_response(issued: IssuedTokens, *, extra: dict[str, Any] | None = None) -> Response:
-    response = Response({**token_body(issued), **(extra or {})})
-    set_token_cookies(response, issued)
-    return response
 
 
 class MfaRequiredOutput(serializers.Serializer):

@@ -8,34 +8,35 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
-from iam.accounts.mail import sign_in_device_seen, sign_in_notice_enqueue
+from iam.accounts.lockout import login_account_key, login_failure_record, login_lockout_check
+from iam.accounts.mail import sign_in_notice_enqueue
 from iam.accounts.models import User
+from iam.accounts.services import user_lock
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
-from iam.authn.lockout import login_account_key, login_failure_record, login_lockout_check
 from iam.core.conf import iam_settings
 from iam.core.exceptions import EmailNotVerified, InvalidCredentials, NotTenantMember
+from iam.core.http import ClientInfo
+from iam.mfa.challenge import MfaChallengeStarted, mfa_challenge_pass, mfa_challenge_start
 from iam.mfa.selectors import mfa_enabled_expression
-from iam.mfa.services import (
-    MfaChallengeStarted,
-    mfa_challenge_pass,
-    mfa_challenge_start,
-    user_lock,
-)
 from iam.sessions.models import Transport
-from iam.sessions.services import ClientInfo, IssuedTokens, session_issue, session_open
+from iam.sessions.selectors import sign_in_device_seen
+from iam.sessions.services import IssuedTokens, session_issue, session_open
 from iam.tenancy.context import TenantRef
 from iam.tenancy.models import Membership
-from iam.tenancy.selectors import membership_default, membership_get, membership_get_by_slug
-from iam.tenancy.services import membership_locked
+from iam.tenancy.selectors import (
+    membership_default,
+    membership_get,
+    membership_get_by_slug,
+    membership_locked,
+)
 
 
 def _fail(*, reason: str, client: ClientInfo, user: User | None = None) -> None:
     audit_record(
         event=AuditEventType.LOGIN_FAILED,
+        client=client,
         user_id=user.pk if user else None,
-        ip=client.ip,
-        agent=client.user_agent,
         data={"reason": reason},
     )
 
@@ -49,9 +50,8 @@ def _wrong_password(
     for lock in login_failure_record(account_key=account_key, ip=client.ip):
         audit_record(
             event=AuditEventType.LOGIN_LOCKED,
+            client=client,
             user_id=user.pk if user and lock.scope == "account" else None,
-            ip=client.ip,
-            agent=client.user_agent,
             data={"scope": lock.scope, "failures": lock.failures, "delay": lock.delay},
         )
     raise InvalidCredentials()
@@ -234,9 +234,8 @@ def _login_complete(
         audit_record(
             event=AuditEventType.LOGIN_SUCCEEDED,
             user_id=user.pk,
+            client=client,
             session_id=session.pk,
-            ip=client.ip,
-            agent=client.user_agent,
             data=data,
         )
         sign_in_notice_enqueue(session=session, device_seen=device_seen)

@@ -3,7 +3,7 @@ from django.urls import include, path
 from iam.accounts.apis import MeApi
 from iam.audit.apis import SecurityLogApi
 from iam.authn import apis
-from iam.tenancy.urls import auth_urlpatterns as tenancy_auth_urlpatterns
+from iam.sessions.urls import tenant_urlpatterns
 
 urlpatterns = [
     path("csrf/", apis.CsrfApi.as_view(), name="auth-csrf"),
@@ -17,7 +17,7 @@ urlpatterns = [
     path("security-log/", SecurityLogApi.as_view(), name="auth-security-log"),
     path("", include("iam.sessions.urls")),
     path("", include("iam.accounts.urls")),
-    path("", include(tenancy_auth_urlpatterns)),
+    path("", include(tenant_urlpatterns)),
 ]
 
 compat_urlpatterns = [

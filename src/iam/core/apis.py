@@ -1,5 +1,7 @@
+from collections.abc import Callable
 from typing import Any
 
+from django.contrib.auth.base_user import BaseUserManager
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponse
@@ -14,6 +16,7 @@ from rest_framework.views import APIView
 from iam.core.crypto import random_id
 from iam.core.exceptions import IAMError
 from iam.core.ratelimit import ratelimit_cache
+from iam.core.throttles import AnonThrottle
 
 NO_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
 
@@ -51,6 +54,57 @@ class NoStoreAPIView(FirstRefusalThrottling, APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         response["Cache-Control"] = NO_STORE
         return response
+
+
+# --- the API kit every app's endpoints share ------------------------------------------------
+
+# Input cap on any password field, before any hashing; the policy maximum
+# (IAM_PASSWORD_MAX_LENGTH) is checked later.
+PASSWORD_MAX = 4096
+# The error shape of every 4xx/5xx answer, for the schema (``iam.core.errors`` produces it).
+ERROR = inline_serializer(
+    "Error", {"detail": serializers.CharField(), "code": serializers.CharField()}
+)
+
+
+def password_field(**kwargs: Any) -> serializers.CharField:
+    """A password input: taken as typed (no trimming), capped before any hashing."""
+    return serializers.CharField(max_length=PASSWORD_MAX, trim_whitespace=False, **kwargs)
+
+
+class NormalizedEmailField(serializers.EmailField):
+    """An e-mail address as the account will store it (domain lower-cased, like
+    ``normalize_email``), validated again after normalising: some characters grow when
+    lower-cased (``İ`` is two), so a valid input can become an over-long address."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 254)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        normalized = BaseUserManager.normalize_email(value.strip())
+        if normalized != value:
+            self.run_validators(normalized)
+        return normalized
+
+
+class PublicAuthAPIView(NoStoreAPIView):
+    """Endpoints that take credentials themselves: no ambient authentication, open to all."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [AnonThrottle]
+
+
+# What else ``/readyz`` checks besides the database and the cache, registered by the apps above
+# core when they are ready (``iam.tokens``: "signing_key"): name -> a callable that raises when
+# that part cannot serve.
+_readiness_checks: dict[str, Callable[[], object]] = {}
+
+
+def readiness_check_register(name: str, check: Callable[[], object]) -> None:
+    _readiness_checks[name] = check
 
 
 class HealthzApi(APIView):
@@ -91,8 +145,6 @@ class ReadyzApi(APIView):
         }
     )
     def get(self, request: Request) -> Response:
-        from iam.tokens.keys import signing_key
-
         checks: dict[str, str] = {}
         try:
             with connection.cursor() as cursor:
@@ -113,13 +165,14 @@ class ReadyzApi(APIView):
                 "The shared cache is unreachable: rate limits count per process until it is "
                 "back, and revocations may answer 503 revocation_not_propagated."
             )
-        try:
-            signing_key()
-            checks["signing_key"] = "ok"
-        except IAMError as exc:
-            checks["signing_key"] = f"error: {exc.code}"
-        except Exception as exc:
-            checks["signing_key"] = f"error: {type(exc).__name__}"
+        for name, check in _readiness_checks.items():
+            try:
+                check()
+                checks[name] = "ok"
+            except IAMError as exc:
+                checks[name] = f"error: {exc.code}"
+            except Exception as exc:
+                checks[name] = f"error: {type(exc).__name__}"
         ready = all(value == "ok" or value.startswith("degraded") for value in checks.values())
         if not ready:
             body: dict[str, Any] = {"status": "unavailable", "checks": checks}

@@ -67,6 +67,14 @@ class IAMSettings:
     notify_new_device: bool
     notify_password_change: bool
     notify_mfa_change: bool
+    lockout_free_attempts: int
+    lockout_ip_free_attempts: int
+    lockout_base_delay: int
+    lockout_max_delay: int
+    lockout_window: int
+    mfa_free_failures: int
+    mfa_max_delay: int
+    auth_state_cache: str
 
 
 def _seconds(name: str) -> timedelta:
@@ -124,6 +132,14 @@ def get_iam_settings() -> IAMSettings:
         notify_new_device=settings.IAM_NOTIFY_NEW_DEVICE,
         notify_password_change=settings.IAM_NOTIFY_PASSWORD_CHANGE,
         notify_mfa_change=settings.IAM_NOTIFY_MFA_CHANGE,
+        lockout_free_attempts=settings.IAM_LOCKOUT_FREE_ATTEMPTS,
+        lockout_ip_free_attempts=settings.IAM_LOCKOUT_IP_FREE_ATTEMPTS,
+        lockout_base_delay=settings.IAM_LOCKOUT_BASE_DELAY,
+        lockout_max_delay=settings.IAM_LOCKOUT_MAX_DELAY,
+        lockout_window=settings.IAM_LOCKOUT_WINDOW,
+        mfa_free_failures=settings.IAM_MFA_FREE_FAILURES,
+        mfa_max_delay=settings.IAM_MFA_MAX_DELAY,
+        auth_state_cache=settings.IAM_AUTH_STATE_CACHE,
     )
 
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.db.models import QuerySet
 
 from iam.core.conf import iam_settings, on_settings_reset
 
@@ -54,3 +58,20 @@ def random_id(nbytes: int = 16) -> str:
 def sha256_hex(value: str) -> str:
     # surrogatepass: any str a JSON body can carry hashes instead of raising
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SecretsAtRest:
+    """A column of secrets encrypted with the KEKs, for ``manage.py reencrypt_secrets``."""
+
+    label: str  # "signing keys"
+    rows: Callable[[], QuerySet[Any]]  # the rows that hold one (locked by the command)
+    field: str  # the encrypted column
+
+
+# Registered by the apps that keep such secrets, when they are ready (``iam.tokens``, ``iam.mfa``).
+secrets_at_rest: list[SecretsAtRest] = []
+
+
+def secrets_at_rest_register(*, label: str, rows: Callable[[], QuerySet[Any]], field: str) -> None:
+    secrets_at_rest.append(SecretsAtRest(label=label, rows=rows, field=field))

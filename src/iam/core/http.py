@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 
 from django.http import HttpRequest
 
@@ -51,3 +52,18 @@ def client_ip(request: HttpRequest) -> str | None:
 
 def user_agent(request: HttpRequest) -> str:
     return request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Where a request came from, as services record it (audit rows, sessions, challenges)."""
+
+    ip: str | None
+    user_agent: str
+
+
+NO_CLIENT = ClientInfo(ip=None, user_agent="")  # operators' commands and admin actions
+
+
+def client_info(request: HttpRequest) -> ClientInfo:
+    return ClientInfo(ip=client_ip(request), user_agent=user_agent(request))

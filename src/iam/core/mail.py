@@ -24,13 +24,12 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
+from django.dispatch import Signal
 from django.tasks import task
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from iam.audit.events import AuditEventType
-from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
 from iam.core.crypto import sha256_hex
 
@@ -45,6 +44,11 @@ class BuiltMail:
 
 # builder(ref=..., to=..., variant=...) -> BuiltMail, or None when the mail is no longer due
 MailBuilder = Callable[..., BuiltMail | None]
+
+# A mail failed for good (its last attempt): ``user_id`` (whom it was about, or None), ``kind``
+# (the builder's name), ``attempts``, ``error`` (the exception's class name). ``iam.audit``
+# records it as ``system:mail:failed``.
+mail_failed = Signal()
 
 
 def mail_enqueue(
@@ -136,10 +140,8 @@ def _failed(
         log.error(
             "mail %s failed for good after %s attempts (%s)", name, attempt, reason, extra=extra
         )
-        audit_record(
-            event=AuditEventType.MAIL_FAILED,
-            user_id=built.user_id,
-            data={"kind": name, "attempts": attempt, "error": reason},
+        mail_failed.send(
+            sender=BuiltMail, user_id=built.user_id, kind=name, attempts=attempt, error=reason
         )
         raise error
     delay = iam_settings.mail_retry_delay * (2 ** (attempt - 1))

@@ -118,8 +118,8 @@ class RateLimitCache:
         return self._call("get_many", keys)
 
 
-def _redis_client(backend: Any) -> Any | None:
-    """The raw redis-py client behind django-redis, or None for other backends."""
+def redis_client(backend: Any) -> Any | None:
+    """The raw redis-py client behind a django-redis cache, or None for other backends."""
     get_client = getattr(getattr(backend, "client", None), "get_client", None)
     return get_client(write=True) if get_client else None
 
@@ -127,7 +127,7 @@ def _redis_client(backend: Any) -> Any | None:
 def _incr_window(
     backend: Any, key: str, ttl: int, delta: int, previous: str | None
 ) -> tuple[int, int]:
-    client = _redis_client(backend)
+    client = redis_client(backend)
     if client is None:
         return _add_incr(backend, key, ttl, delta, previous)
     full = backend.make_key(key)

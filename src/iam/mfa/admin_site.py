@@ -16,7 +16,12 @@ from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
+from iam.accounts.lockout import login_account_key, login_failure_record, login_lockout_check
+from iam.accounts.selectors import user_get_by_login
 from iam.core.exceptions import IAMError
+from iam.core.http import NO_CLIENT, client_info
+from iam.mfa.selectors import mfa_enabled
+from iam.mfa.verification import mfa_code_verify
 
 MFA_PASSED = "iam_admin_mfa_passed"
 
@@ -31,7 +36,7 @@ class _NoEchoInput(forms.TextInput):
 
 class MfaAdminAuthenticationForm(AdminAuthenticationForm):
     """Password, then the second factor for staff with MFA on; wrong passwords count towards the
-    same sign-in delays as the API's login (``iam.authn.lockout``), checked before hashing."""
+    same sign-in delays as the API's login (``iam.accounts.lockout``), checked before hashing."""
 
     code = forms.CharField(
         label="Two-factor code",
@@ -44,14 +49,7 @@ class MfaAdminAuthenticationForm(AdminAuthenticationForm):
     mfa_passed = False
 
     def clean(self) -> dict[str, Any]:
-        from iam.accounts.selectors import user_get_by_login
-        from iam.authn.apis import client_info
-        from iam.authn.lockout import login_account_key, login_failure_record, login_lockout_check
-        from iam.mfa.selectors import mfa_enabled
-        from iam.mfa.services import mfa_code_verify
-        from iam.sessions.services import ClientInfo
-
-        client = client_info(self.request) if self.request else ClientInfo(None, "")
+        client = client_info(self.request) if self.request else NO_CLIENT
         identifier = str(self.cleaned_data.get("username") or "")
         account = user_get_by_login(identifier=identifier)
         account_key = login_account_key(account, identifier)
@@ -98,8 +96,6 @@ class IAMAdminSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         if not super().has_permission(request):
             return False
-        from iam.mfa.selectors import mfa_enabled
-
         if request.session.get(MFA_PASSED) == str(request.user.pk):
             return True
         return not mfa_enabled(user_id=request.user.pk)

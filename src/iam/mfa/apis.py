@@ -9,10 +9,10 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from iam.authn.apis import ERROR, PASSWORD_MAX, client_info
-from iam.authn.throttles import PasswordCheckThrottle, UserThrottle
-from iam.core.apis import NoStoreAPIView
-from iam.mfa import services
+from iam.core.apis import ERROR, NoStoreAPIView, password_field
+from iam.core.http import client_info
+from iam.core.throttles import PasswordCheckThrottle, UserThrottle
+from iam.mfa import enrolment
 from iam.mfa.selectors import mfa_status
 
 CODE_MAX = 64
@@ -20,10 +20,6 @@ CODE_MAX = 64
 
 def _code() -> serializers.CharField:
     return serializers.CharField(max_length=CODE_MAX, help_text="TOTP code or backup code")
-
-
-def _password(**kwargs: object) -> serializers.CharField:
-    return serializers.CharField(max_length=PASSWORD_MAX, trim_whitespace=False, **kwargs)
 
 
 def _session_id(request: Request) -> str | None:
@@ -59,7 +55,7 @@ class TotpSetupApi(NoStoreAPIView):
     throttle_classes = [UserThrottle, PasswordCheckThrottle]
 
     class SetupInput(serializers.Serializer):
-        password = _password(
+        password = password_field(
             required=False,
             help_text="needed when the session signed in more than IAM_MFA_REAUTH_AGE ago",
         )
@@ -81,7 +77,7 @@ class TotpSetupApi(NoStoreAPIView):
     def post(self, request: Request) -> Response:
         data = self.SetupInput(data=request.data)
         data.is_valid(raise_exception=True)
-        setup = services.totp_setup(
+        setup = enrolment.totp_setup(
             user=request.user,
             client=client_info(request),
             signed_in_at=_signed_in_at(request),
@@ -109,7 +105,7 @@ class TotpEnableApi(NoStoreAPIView):
     def post(self, request: Request) -> Response:
         data = self.EnableInput(data=request.data)
         data.is_valid(raise_exception=True)
-        codes = services.totp_enable(
+        codes = enrolment.totp_enable(
             user=request.user,
             code=data.validated_data["code"],
             client=client_info(request),
@@ -122,7 +118,7 @@ class TotpDisableApi(NoStoreAPIView):
     throttle_classes = [UserThrottle, PasswordCheckThrottle]
 
     class DisableInput(serializers.Serializer):
-        password = _password()
+        password = password_field()
         code = _code()
 
     @extend_schema(
@@ -138,7 +134,7 @@ class TotpDisableApi(NoStoreAPIView):
     def post(self, request: Request) -> Response:
         data = self.DisableInput(data=request.data)
         data.is_valid(raise_exception=True)
-        services.totp_disable(
+        enrolment.totp_disable(
             user=request.user,
             password=data.validated_data["password"],
             code=data.validated_data["code"],
@@ -165,7 +161,7 @@ class BackupCodesApi(NoStoreAPIView):
     def post(self, request: Request) -> Response:
         data = self.RegenerateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        codes = services.backup_codes_regenerate(
+        codes = enrolment.backup_codes_regenerate(
             user=request.user,
             code=data.validated_data["code"],
             client=client_info(request),

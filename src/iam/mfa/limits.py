@@ -15,12 +15,18 @@ import contextlib
 import dataclasses
 import uuid
 
-from django.conf import settings
-
-from iam.authn.lockout import LockoutPolicy, delay_check, failure_run_record
-from iam.authn.throttles import MfaCodeThrottle
+from iam.core.conf import iam_settings
 from iam.core.exceptions import Throttled
+from iam.core.lockout import LockoutPolicy, delay_check, failure_run_record
 from iam.core.ratelimit import ratelimit_cache as cache
+from iam.core.throttles import LiveRateThrottle
+
+
+class MfaCodeThrottle(LiveRateThrottle):
+    """Wrong second-factor codes per user (``IAM_THROTTLE_MFA_CODE``); counted by the functions
+    below, which hand right codes back."""
+
+    scope = "mfa_code"
 
 
 def mfa_attempt_reserve(*, user_id: uuid.UUID | str) -> str:
@@ -52,11 +58,11 @@ def mfa_delay_check(*, user_id: uuid.UUID | str) -> None:
 def mfa_failure_record(*, user_id: uuid.UUID | str) -> tuple[int, int]:
     """Count a wrong code in the user's run: ``(failures in a row, delay started in seconds)``."""
     count_key, until_key = _run_keys(user_id)
-    policy = dataclasses.replace(LockoutPolicy.current(), max_delay=settings.IAM_MFA_MAX_DELAY)
+    policy = dataclasses.replace(LockoutPolicy.current(), max_delay=iam_settings.mfa_max_delay)
     return failure_run_record(
         count_key=count_key,
         until_key=until_key,
-        free=settings.IAM_MFA_FREE_FAILURES,
+        free=iam_settings.mfa_free_failures,
         policy=policy,
     )
 

@@ -20,8 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from iam.authn.apis import client_info
-from iam.authn.throttles import _LiveRateThrottle
+from iam.core.http import client_info
+from iam.core.throttles import LiveRateThrottle
 from iam.oauth.models import ServiceClient
 from iam.oauth.services import (
     OAuthError,
@@ -38,7 +38,7 @@ OAUTH_ERROR = inline_serializer(
 MAX_FIELD = 16384
 
 
-class OAuthIPThrottle(_LiveRateThrottle):
+class OAuthIPThrottle(LiveRateThrottle):
     scope = "oauth_ip"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:

@@ -20,9 +20,11 @@ from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
 from iam.core.crypto import sha256_hex
 from iam.core.exceptions import IAMError
+from iam.core.http import ClientInfo
 from iam.oauth.models import ServiceClient
+from iam.sessions.auth_state import session_user_for_access
 from iam.sessions.models import DeviceSession, RevokeReason
-from iam.sessions.services import ClientInfo, session_revoke
+from iam.sessions.services import session_revoke
 from iam.tenancy.models import Membership, Tenant
 from iam.tokens.tokens import RefreshToken, ServiceAccessToken
 from iam.tokens.verification import access_token_validate
@@ -111,8 +113,7 @@ def client_authenticate(*, client_id: str, secret: str, info: ClientInfo) -> Ser
     if client is None or not matches or not client.is_active:
         audit_record(
             event=AuditEventType.SERVICE_CLIENT_AUTH_FAILED,
-            ip=info.ip,
-            agent=info.user_agent,
+            client=info,
             data={"client_id": client_id[:64] if client_id.isprintable() else "?"},
         )
         raise OAuthError("invalid_client", "Client authentication failed.", status=401)
@@ -157,8 +158,7 @@ def service_token_issue(
     raw = str(token)
     audit_record(
         event=AuditEventType.SERVICE_TOKEN_ISSUED,
-        ip=info.ip,
-        agent=info.user_agent,
+        client=info,
         data={"client_id": client.client_id, "aud": audience, "scope": granted},
     )
     return IssuedServiceToken(
@@ -174,8 +174,6 @@ _STANDARD = ("iss", "aud", "sub", "exp", "iat", "jti")
 
 
 def _user_access(raw: str) -> dict[str, Any] | None:
-    from iam.sessions.auth_state import session_user_for_access
-
     try:
         token = access_token_validate(raw)
         user = session_user_for_access(token=token)
@@ -287,7 +285,6 @@ def token_revoke(*, raw: str, client: ServiceClient, info: ClientInfo) -> None:
                 event=AuditEventType.SESSION_REVOKED,
                 user_id=session.user_id,
                 session_id=session.pk,
-                ip=info.ip,
-                agent=info.user_agent,
+                client=info,
                 data={"reason": "oauth_revoke", "client_id": client.client_id},
             )

@@ -10,33 +10,22 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from iam.authn.apis import ERROR, client_info
-from iam.authn.transport import clear_token_cookies
-from iam.core.apis import NoStoreAPIView
+from iam.core.apis import ERROR, NoStoreAPIView
+from iam.core.devices import DeviceSerializer
+from iam.core.http import client_info
 from iam.sessions.models import RevokeReason, Transport
 from iam.sessions.selectors import (
     SESSIONS_LIST_MAX,
-    device_describe,
     session_live_get_for_user,
     sessions_live_for_user,
 )
 from iam.sessions.services import session_revoke_by_user, sessions_revoke_for_user
+from iam.sessions.tenants import session_switch_tenant
+from iam.sessions.transport import TokenResponse, clear_token_cookies, token_response
 
 NOT_AUTHENTICATED = OpenApiResponse(ERROR, description="not_authenticated, token_not_valid")
 CSRF_FAILED = OpenApiResponse(ERROR, description="csrf_failed (cookie-authenticated requests)")
 NOT_PROPAGATED = OpenApiResponse(ERROR, description="revocation_not_propagated; retry")
-
-
-class SessionDeviceSerializer(serializers.Serializer):
-    """What the session's user agent is, for people."""
-
-    browser = serializers.CharField(help_text='"Firefox 128"; "Other" when not recognised')
-    os = serializers.CharField(help_text='"Ubuntu", "Windows 10", "iOS 17.5"; or "Other"')
-    device = serializers.CharField(help_text='"iPhone", "Pixel 8"; "Other" for most computers')
-    label = serializers.CharField(help_text='"Firefox 128 on Ubuntu"; "Unknown device"')
-
-    def to_representation(self, instance: str) -> dict[str, Any]:
-        return device_describe(instance)
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -59,7 +48,7 @@ class SessionListApi(NoStoreAPIView):
         last_used_at = serializers.DateTimeField()
         ip = serializers.IPAddressField(allow_null=True)
         user_agent = serializers.CharField(help_text="as the client sent it (max. 512 chars)")
-        device = SessionDeviceSerializer(source="user_agent")
+        device = DeviceSerializer(source="user_agent")
         transport = serializers.ChoiceField(choices=Transport.choices)
         amr = serializers.ListField(child=serializers.CharField())
         current = serializers.SerializerMethodField(
@@ -144,3 +133,33 @@ class LogoutAllApi(NoStoreAPIView):
         if not keep_current:
             clear_token_cookies(response)
         return response
+
+
+class TenantSwitchApi(NoStoreAPIView):
+    """New tokens for the same session, scoped to another tenant of the user."""
+
+    class TenantSwitchInput(serializers.Serializer):
+        tenant = serializers.SlugField(max_length=63)
+
+    @extend_schema(
+        request=TenantSwitchInput,
+        responses={
+            200: TokenResponse,
+            401: ERROR,
+            403: OpenApiResponse(
+                ERROR,
+                description="not_a_member, missing_permission, role_above_own, tenant_mismatch",
+            ),
+        },
+        summary="Switch the session's tenant; answers with new tokens (by the session's transport)",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.TenantSwitchInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = session_switch_tenant(
+            user=request.user,
+            session_id=request.auth["sid"],
+            slug=data.validated_data["tenant"],
+            client=client_info(request),
+        )
+        return token_response(issued)

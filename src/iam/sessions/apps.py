@@ -7,4 +7,7 @@ class SessionsConfig(AppConfig):
     verbose_name = "Device sessions"
 
     def ready(self) -> None:
-        from iam.sessions import auth_state  # noqa: F401  (connects the user-change signals)
+        from iam.sessions import (  # noqa: F401  (connect their receivers)
+            auth_state,  # user changes
+            tenants,  # tenants deactivated, memberships ended
+        )

@@ -35,6 +35,8 @@ from functools import cache as memoize
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache, caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
@@ -42,9 +44,9 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from iam.accounts.models import User
-from iam.core.conf import on_settings_reset
+from iam.core.conf import iam_settings, on_settings_reset
 from iam.core.exceptions import RevocationNotPropagated, TokenInvalid
+from iam.core.ratelimit import redis_client
 from iam.sessions.models import DeviceSession
 from iam.tokens.tokens import AccessToken
 
@@ -55,13 +57,20 @@ REVOKED = "revoked"
 STALE = "stale"
 CHANNEL = "iam:as:invalidate"
 LOCAL_MAX_ENTRIES = 20_000
-_USER_FIELDS = [f.attname for f in User._meta.concrete_fields if f.attname != "password"]
+
+
+@memoize
+def user_columns() -> list[str]:
+    """The user's columns a token's user is built from, in model field order, without the
+    password hash (kept here and in the refresh's one-statement path)."""
+    model = get_user_model()
+    return [f.attname for f in model._meta.concrete_fields if f.attname != "password"]
 
 
 @memoize
 def enabled() -> bool:
     """``IAM_AUTH_STATE_CACHE``: ``auto`` (on when the default cache is shared), ``on``, ``off``."""
-    mode = settings.IAM_AUTH_STATE_CACHE
+    mode = iam_settings.auth_state_cache
     if mode == "auto":
         return not isinstance(caches["default"], (LocMemCache, DummyCache))
     return mode == "on"
@@ -76,19 +85,17 @@ def _session_key(sid: str) -> str:
 
 # The user row is a tuple in model field order: the key carries that order, so processes of two
 # releases with different User fields never read each other's rows.
-_USER_SCHEMA = hashlib.sha256(",".join(_USER_FIELDS).encode()).hexdigest()[:8]
+@memoize
+def _user_schema() -> str:
+    return hashlib.sha256(",".join(user_columns()).encode()).hexdigest()[:8]
 
 
 def _user_key(user_id: object) -> str:
-    return f"iam:as:u:{_USER_SCHEMA}:{user_id}"
+    return f"iam:as:u:{_user_schema()}:{user_id}"
 
 
 def _redis_client() -> Any | None:
-    """The raw redis-py client behind django-redis, if the default cache is Redis."""
-    backend = caches["default"]
-    client = getattr(backend, "client", None)
-    get_client = getattr(client, "get_client", None)
-    return get_client(write=True) if get_client else None
+    return redis_client(caches["default"])
 
 
 class LocalAuthState:
@@ -202,10 +209,10 @@ def _publish(message: str) -> None:
         client.publish(CHANNEL, message)
 
 
-def _user_from_row(values: tuple[Any, ...]) -> User:
+def _user_from_row(values: tuple[Any, ...]) -> AbstractBaseUser:
     # The password stays deferred: read from the database only if something asks for it, and a
     # save() of this instance writes only the loaded columns.
-    return User.from_db("default", _USER_FIELDS, values)
+    return get_user_model().from_db("default", user_columns(), values)
 
 
 def _check(*, user_id: str, expires_at: float, active: bool, token: AccessToken) -> None:
@@ -213,7 +220,7 @@ def _check(*, user_id: str, expires_at: float, active: bool, token: AccessToken)
         raise TokenInvalid()
 
 
-def session_user_for_access(*, token: AccessToken) -> User:
+def session_user_for_access(*, token: AccessToken) -> AbstractBaseUser:
     """The user behind a valid access token whose session is still live, else TokenInvalid.
 
     One cache round trip when the shared cache has the answer; one query otherwise.
@@ -257,7 +264,7 @@ def session_user_for_access(*, token: AccessToken) -> User:
     if use_cache:
         with contextlib.suppress(Exception):  # a refill is an optimisation only
             cache.add(skey, (str(row.user_id), row.expires_at.timestamp()), TTL)
-            cache.add(ukey, tuple(getattr(user, name) for name in _USER_FIELDS), TTL)
+            cache.add(ukey, tuple(getattr(user, name) for name in user_columns()), TTL)
     return user
 
 
@@ -267,15 +274,15 @@ def session_state_revoked(session_id: object) -> None:
         _broadcast(_session_key(str(session_id)), REVOKED, f"s:{session_id}")
 
 
-def user_state_changed(user: User, *, deleted: bool = False) -> None:
+def user_state_changed(user: AbstractBaseUser, *, deleted: bool = False) -> None:
     """Replace the cached row with the saved one (or a tombstone if it is gone or partial).
 
     A ``set`` (not a delete) so that a refill that read the older row loses its ``add``.
     """
     if not enabled():
         return
-    complete = all(name in user.__dict__ for name in _USER_FIELDS)
-    value = STALE if deleted or not complete else tuple(getattr(user, n) for n in _USER_FIELDS)
+    complete = all(name in user.__dict__ for name in user_columns())
+    value = STALE if deleted or not complete else tuple(getattr(user, n) for n in user_columns())
     _broadcast(_user_key(str(user.pk)), value, f"u:{user.pk}")
 
 
@@ -297,8 +304,8 @@ def _broadcast(key: str, value: object, message: str) -> None:
                 raise RevocationNotPropagated() from exc
 
 
-@receiver(post_save, sender=User)
-def _user_saved(sender: type, instance: User, **kwargs: Any) -> None:
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def _user_saved(sender: type, instance: AbstractBaseUser, **kwargs: Any) -> None:
     user_state_changed(instance)
 
 
@@ -307,6 +314,6 @@ def _session_deleted(sender: type, instance: DeviceSession, **kwargs: Any) -> No
     session_state_revoked(instance.pk)
 
 
-@receiver(post_delete, sender=User)
-def _user_deleted(sender: type, instance: User, **kwargs: Any) -> None:
+@receiver(post_delete, sender=settings.AUTH_USER_MODEL)
+def _user_deleted(sender: type, instance: AbstractBaseUser, **kwargs: Any) -> None:
     user_state_changed(instance, deleted=True)

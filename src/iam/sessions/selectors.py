@@ -1,20 +1,18 @@
-"""Reads over device sessions: the signed-in user's live sessions and what device each one is."""
+"""Reads over device sessions: the signed-in user's live sessions, and which devices a user signed
+in from before."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, QuerySet
 from django.utils import timezone
-from ua_parser import parse
 
 from iam.sessions.models import DeviceSession
 
 SESSIONS_LIST_MAX = 100
-UNKNOWN = "Other"  # ua-parser's own name for "not recognised"
 
 
 def sessions_live_for_user(
@@ -43,33 +41,16 @@ def session_live_get_for_user(
     return sessions_live_for_user(user_id=user_id, now=now).filter(pk=pk).first()
 
 
-class _Device(NamedTuple):
-    browser: str
-    os: str
-    device: str
-    label: str
-
-
-def _with_version(family: str, *parts: str | None) -> str:
-    version = ".".join(p for p in parts if p)
-    return f"{family} {version}" if version else family
-
-
-@lru_cache(maxsize=1024)
-def _describe(user_agent: str) -> _Device:
-    result = parse(user_agent)
-    agent, os, device = result.user_agent, result.os, result.device
-    browser = _with_version(agent.family, agent.major) if agent else UNKNOWN
-    os_name = _with_version(os.family, os.major, os.minor) if os else UNKNOWN
-    device_name = device.family if device else UNKNOWN
-    known = [name for name in (browser, os_name) if name != UNKNOWN]
-    label = " on ".join(known) if known else "Unknown device"
-    return _Device(browser=browser, os=os_name, device=device_name, label=label)
-
-
-def device_describe(user_agent: str) -> dict[str, Any]:
-    """What a user agent string is, for people: ``{"browser": "Firefox 128", "os": "Ubuntu",
-    "device": "Other", "label": "Firefox 128 on Ubuntu"}``. Parts ua-parser does not recognise
-    are ``"Other"``; ``label`` leaves them out (``"Unknown device"`` when nothing is known).
-    Parsing is slow (regexes), so results are cached per string."""
-    return _describe(user_agent or "")._asdict()
+def sign_in_device_seen(
+    *, user_id: Any, user_agent: str, exclude_session: Any = None
+) -> tuple[Exists, Exists]:
+    """Two ``EXISTS`` expressions for a sign-in: whether the user has any other session (ended
+    ones are kept for ``IAM_SESSION_RETENTION``), and one from this user agent. Each stops at
+    the first row, so the check costs the same for an account with three sessions and for a
+    CLI that signed in ten thousand times. A password login asks them with whether MFA is on,
+    in one statement after it locked the user's row and before its session exists
+    (``iam.authn.flows``)."""
+    earlier = DeviceSession.objects.filter(user_id=user_id)
+    if exclude_session is not None:
+        earlier = earlier.exclude(pk=exclude_session)
+    return Exists(earlier), Exists(earlier.filter(user_agent=user_agent))

@@ -9,15 +9,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 
-from iam.accounts.models import User
 from iam.audit.events import AuditEventType
 from iam.audit.models import AuditEvent
 from iam.audit.services import audit_logged, audit_record
@@ -29,17 +29,22 @@ from iam.core.exceptions import (
     TokenInvalid,
     TokenReused,
 )
-from iam.sessions.auth_state import session_state_revoked
+from iam.core.http import NO_CLIENT, ClientInfo
+from iam.sessions.auth_state import session_state_revoked, user_columns
 from iam.sessions.models import DeviceSession, RevokeReason, Transport
 from iam.tenancy.models import Membership
 from iam.tenancy.selectors import membership_get, tenant_claims
 from iam.tokens.tokens import AccessToken, RefreshToken
 
 
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
-    ip: str | None
-    user_agent: str
+class TokenUser(Protocol):
+    """What tokens say about their user (``settings.AUTH_USER_MODEL``: ``iam.accounts.User``)."""
+
+    pk: Any
+    email: str
+    email_verified: bool
+    is_staff: bool
+    is_active: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,16 +58,6 @@ class IssuedTokens:
 
 def _epoch(value: datetime) -> int:
     return int(value.timestamp())
-
-
-def _audit(event: AuditEventType, session: DeviceSession, client: ClientInfo) -> None:
-    audit_record(
-        event=event,
-        user_id=session.user_id,
-        session_id=session.pk,
-        ip=client.ip,
-        agent=client.user_agent,
-    )
 
 
 def _tenant_claims(session: DeviceSession, membership: Membership | None) -> dict[str, Any]:
@@ -81,7 +76,7 @@ def _tenant_claims(session: DeviceSession, membership: Membership | None) -> dic
 def _issue(
     *,
     session: DeviceSession,
-    user: User,
+    user: TokenUser,
     refresh_jti: str | None,
     membership: Membership | None = None,
 ) -> IssuedTokens:
@@ -114,7 +109,7 @@ def _issue(
 
 def session_open(
     *,
-    user: User,
+    user: TokenUser,
     transport: Transport,
     amr: list[str],
     client: ClientInfo,
@@ -139,7 +134,7 @@ def session_open(
 
 
 def session_issue(
-    *, session: DeviceSession, user: User, membership: Membership | None = None
+    *, session: DeviceSession, user: TokenUser, membership: Membership | None = None
 ) -> IssuedTokens:
     """The first token pair of a freshly opened session."""
     return _issue(
@@ -150,7 +145,7 @@ def session_issue(
 def session_tokens_issue(
     *,
     session: DeviceSession,
-    user: User,
+    user: TokenUser,
     refresh_jti: str,
     membership: Membership | None = None,
 ) -> IssuedTokens:
@@ -176,7 +171,6 @@ _SESSION_WANTED = {
 _SESSION_COLUMNS = [
     f.attname for f in DeviceSession._meta.concrete_fields if f.attname in _SESSION_WANTED
 ]
-_USER_COLUMNS = [f.attname for f in User._meta.concrete_fields if f.attname != "password"]
 
 
 def _rotate_in_one_statement(
@@ -185,8 +179,11 @@ def _rotate_in_one_statement(
     """PostgreSQL: the whole happy path in one statement (and so one commit): compare-and-swap
     the current jti of a live session of an active user, write the audit row, return session and
     user. ``None`` when anything is off; the general path then decides what it was."""
+    user_model = get_user_model()
     s_cols = ", ".join(f's."{c}" AS "s_{c}"' for c in _SESSION_COLUMNS)
-    u_cols = ", ".join(f'u."{User._meta.get_field(c).column}" AS "u_{c}"' for c in _USER_COLUMNS)
+    u_cols = ", ".join(
+        f'u."{user_model._meta.get_field(c).column}" AS "u_{c}"' for c in user_columns()
+    )
     sql = f"""
         WITH rotated AS (
             UPDATE {DeviceSession._meta.db_table} AS s
@@ -194,7 +191,7 @@ def _rotate_in_one_statement(
                    last_used_at = %(now)s,
                    refresh_expires_at = LEAST(%(refresh_exp)s, s.expires_at),
                    ip = %(ip)s::inet, user_agent = %(ua)s
-              FROM {User._meta.db_table} AS u
+              FROM {user_model._meta.db_table} AS u
              WHERE s.id = %(sid)s AND s.refresh_jti = %(old)s AND s.revoked_at IS NULL
                AND s.expires_at > %(now)s AND s.user_id = %(sub)s
                AND u.id = s.user_id AND u.is_active
@@ -230,7 +227,7 @@ def _rotate_in_one_statement(
     # from_db() runs no field converters: jsonb arrives as text from Django's psycopg loaders
     values[amr_index] = amr_field.from_db_value(values[amr_index], None, connection)
     session = DeviceSession.from_db(connection.alias, _SESSION_COLUMNS, values)
-    session.user = User.from_db(connection.alias, _USER_COLUMNS, row[split:])
+    session.user = user_model.from_db(connection.alias, user_columns(), row[split:])
     audit_logged(AuditEventType.TOKEN_REFRESHED, user_id=session.user_id, session_id=session.pk)
     return session
 
@@ -290,7 +287,12 @@ def session_rotate(
                 user_agent=client.user_agent,
             )
             if won:
-                _audit(AuditEventType.TOKEN_REFRESHED, session, client)
+                audit_record(
+                    event=AuditEventType.TOKEN_REFRESHED,
+                    client=client,
+                    user_id=session.user_id,
+                    session_id=session.pk,
+                )
         if won:
             session.refresh_jti, session.previous_refresh_jti = new_jti, jti
             session.rotated_at = session.last_used_at = now
@@ -362,7 +364,7 @@ def sessions_revoke_for_user(
     """Revoke every live session of a user (all but ``keep_session_id``; only those scoped to
     ``tenant_id`` if given), one audit event per revoked session. Their refresh and access tokens
     stop working at once. Returns how many."""
-    client = client or ClientInfo(ip=None, user_agent="")
+    client = client or NO_CLIENT
     now = timezone.now()
     with transaction.atomic():
         live = DeviceSession.objects.filter(user_id=user_id, revoked_at__isnull=True)
@@ -404,13 +406,14 @@ def sessions_revoke_for_user(
 def _revoke_and_audit(session: DeviceSession, reason: RevokeReason, client: ClientInfo) -> None:
     """Revoke and write the event; the event is written even when the broadcast to the other
     processes failed (the revocation is in the database; the caller still gets the 503)."""
+    event = _REVOKE_EVENTS[reason]
     try:
         changed = session_revoke(session=session, reason=reason)
     except RevocationNotPropagated:
-        _audit(_REVOKE_EVENTS[reason], session, client)
+        audit_record(event=event, client=client, user_id=session.user_id, session_id=session.pk)
         raise
     if changed:
-        _audit(_REVOKE_EVENTS[reason], session, client)
+        audit_record(event=event, client=client, user_id=session.user_id, session_id=session.pk)
 
 
 def session_revoke_by_user(*, session: DeviceSession, client: ClientInfo) -> None:

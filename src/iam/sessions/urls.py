@@ -7,3 +7,8 @@ urlpatterns = [
     path("sessions/<str:session_id>/", apis.SessionRevokeApi.as_view(), name="sessions-revoke"),
     path("logout-all/", apis.LogoutAllApi.as_view(), name="sessions-logout-all"),
 ]
+
+# under /api/auth/, after the accounts' endpoints
+tenant_urlpatterns = [
+    path("tenant/switch/", apis.TenantSwitchApi.as_view(), name="auth-tenant-switch"),
+]

@@ -16,10 +16,9 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from iam.accounts.serializers import NormalizedEmailField
-from iam.authn.apis import ERROR, TokenResponse, client_info, token_response
-from iam.core.apis import NoStoreAPIView
+from iam.core.apis import ERROR, NormalizedEmailField, NoStoreAPIView
 from iam.core.exceptions import NotFound, NotTenantMember
+from iam.core.http import client_info
 from iam.tenancy import services
 from iam.tenancy.models import Invitation, Tenant
 from iam.tenancy.permissions import HasPermission, IsTenantMember
@@ -61,29 +60,6 @@ class MyTenantsApi(NoStoreAPIView):
         context = {"tid": request.auth.get("tid")}
         memberships = memberships_of_user(user_id=request.user.pk)
         return Response(MyTenantOutput(memberships, many=True, context=context).data)
-
-
-class TenantSwitchApi(NoStoreAPIView):
-    """New tokens for the same session, scoped to another tenant of the user."""
-
-    class TenantSwitchInput(serializers.Serializer):
-        tenant = serializers.SlugField(max_length=63)
-
-    @extend_schema(
-        request=TenantSwitchInput,
-        responses={200: TokenResponse, 401: ERROR, 403: DENIED},
-        summary="Switch the session's tenant; answers with new tokens (by the session's transport)",
-    )
-    def post(self, request: Request) -> Response:
-        data = self.TenantSwitchInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        issued = services.session_switch_tenant(
-            user=request.user,
-            session_id=request.auth["sid"],
-            slug=data.validated_data["tenant"],
-            client=client_info(request),
-        )
-        return token_response(issued)
 
 
 class CurrentTenantOutput(serializers.ModelSerializer):

@@ -14,6 +14,7 @@ from iam.core.mail import (
     mail_enqueue,
     mail_render,
 )
+from iam.tenancy.invitation_tokens import invitation_token_make
 from iam.tenancy.models import Invitation
 
 log = logging.getLogger("iam.mail")
@@ -38,8 +39,6 @@ def build_invitation_mail(*, ref: str, to: str | None, variant: str) -> BuiltMai
     )
     if invitation is None or invitation.expires_at <= timezone.now():
         return None
-    from iam.tenancy.services import invitation_token_make
-
     link = frontend_link(iam_settings.frontend_invitation_path, invitation_token_make(invitation))
     inviter = invitation.invited_by
     context = {

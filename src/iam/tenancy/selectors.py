@@ -90,6 +90,17 @@ def role_get(*, name: str) -> Role | None:
     return Role.objects.filter(name=name).first() if isinstance(name, str) else None
 
 
+def membership_locked(*, user_id: Any, tenant_id: Any) -> bool:
+    """Whether the membership still exists, locking it until the transaction ends: a removal
+    either happens before (and this says no) or waits until the session change is committed
+    (and then revokes that session)."""
+    return (
+        Membership.objects.select_for_update(of=("self",))
+        .filter(user_id=user_id, tenant_id=tenant_id, tenant__is_active=True)
+        .exists()
+    )
+
+
 def tenant_claims(membership: Membership) -> dict[str, Any]:
     """The claims of an access token scoped to the membership's tenant."""
     return {

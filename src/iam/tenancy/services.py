@@ -1,24 +1,22 @@
-"""Tenant writes: create, member role changes and removal, invitations, switching a session's
-tenant. Every decision re-reads the acting user's membership from the database (the token's
-claims may be up to one access-token lifetime old), and every change is audited with the actor.
+"""Tenant writes: create, member role changes and removal, invitations (a session's tenant:
+``iam.sessions.tenants``). Every decision re-reads the acting user's membership from the
+database (the token's claims may be up to one access-token lifetime old), and every change is
+audited with the actor.
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from django.core import signing
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from iam.accounts.models import User
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
 from iam.core.exceptions import (
     AccountTokenExpired,
-    AccountTokenInvalid,
     AccountTokenUsed,
     AlreadyMember,
     InvitationEmailMismatch,
@@ -27,38 +25,17 @@ from iam.core.exceptions import (
     NotFound,
     NotTenantMember,
     RoleAboveOwn,
-    SessionRevoked,
     UnknownRole,
 )
-from iam.sessions.models import DeviceSession, RevokeReason
-from iam.sessions.services import (
-    ClientInfo,
-    IssuedTokens,
-    session_tokens_issue,
-    sessions_revoke_for_user,
-)
+from iam.core.http import ClientInfo
+from iam.tenancy.invitation_tokens import invitation_token_check
+from iam.tenancy.mail import invitation_mail_enqueue
 from iam.tenancy.models import Invitation, Membership, Role, Tenant
 from iam.tenancy.roles import DEFAULT_INVITE_ROLE, OWNER
-from iam.tenancy.selectors import membership_get, membership_get_by_slug, role_get
+from iam.tenancy.selectors import membership_get, role_get
+from iam.tenancy.signals import membership_ended
 
-_INVITATION_SALT = "iam.tenancy.invitation"
-
-
-def _audit(
-    event: AuditEventType,
-    *,
-    actor: User | None,
-    tenant_id: Any,
-    client: ClientInfo | None,
-    **data: Any,
-) -> None:
-    audit_record(
-        event=event,
-        user_id=actor.pk if actor else None,
-        ip=client.ip if client else None,
-        agent=client.user_agent if client else "",
-        data={"tenant": str(tenant_id), **data},
-    )
+User = AbstractBaseUser  # settings.AUTH_USER_MODEL (iam.accounts sits above this app)
 
 
 def _actor_membership(*, actor: User, tenant_id: Any, needs: str | None = None) -> Membership:
@@ -103,17 +80,6 @@ def _tenant_lock(tenant_id: Any) -> None:
     Tenant.objects.select_for_update().filter(pk=tenant_id).first()
 
 
-def membership_locked(*, user_id: Any, tenant_id: Any) -> bool:
-    """Whether the membership still exists, locking it until the transaction ends: a removal
-    either happens before (and this says no) or waits until the session change is committed
-    (and then revokes that session)."""
-    return (
-        Membership.objects.select_for_update(of=("self",))
-        .filter(user_id=user_id, tenant_id=tenant_id, tenant__is_active=True)
-        .exists()
-    )
-
-
 def _refuse_last_owner(membership: Membership) -> None:
     if membership.role.name == OWNER and _owners_left(membership.tenant_id) <= 1:
         raise LastOwner(
@@ -138,13 +104,10 @@ def memberships_leave_all(*, user: User) -> None:
     deleted = list(Membership.objects.filter(user=user).values_list("tenant_id", flat=True))
     Membership.objects.filter(user=user).delete()
     for tenant_id in deleted:
-        _audit(
-            AuditEventType.MEMBER_LEFT,
-            actor=user,
-            tenant_id=tenant_id,
-            client=None,
-            member=str(user.pk),
-            reason="account_deleted",
+        audit_record(
+            event=AuditEventType.MEMBER_LEFT,
+            user_id=user.pk,
+            data={"tenant": str(tenant_id), "member": str(user.pk), "reason": "account_deleted"},
         )
 
 
@@ -155,12 +118,10 @@ def tenant_create(*, name: str, slug: str, owner: User, domain: str | None = Non
         tenant.full_clean()
         tenant.save()
         Membership.objects.create(tenant=tenant, user=owner, role=_role(OWNER))
-        _audit(
-            AuditEventType.TENANT_CREATED,
-            actor=None,
-            tenant_id=tenant.pk,
-            client=None,
-            owner=str(owner.pk),
+        audit_record(
+            event=AuditEventType.TENANT_CREATED,
+            user_id=None,
+            data={"tenant": str(tenant.pk), "owner": str(owner.pk)},
         )
     return tenant
 
@@ -182,14 +143,16 @@ def member_role_change(
         previous = target.role.name
         target.role = role
         target.save(update_fields=["role"])
-        _audit(
-            AuditEventType.MEMBER_ROLE_CHANGED,
-            actor=actor,
-            tenant_id=tenant_id,
+        audit_record(
+            event=AuditEventType.MEMBER_ROLE_CHANGED,
             client=client,
-            member=str(user_id),
-            role=role.name,
-            previous=previous,
+            user_id=actor.pk,
+            data={
+                "tenant": str(tenant_id),
+                "member": str(user_id),
+                "role": role.name,
+                "previous": previous,
+            },
         )
     return target
 
@@ -210,33 +173,21 @@ def member_remove(*, actor: User, tenant_id: Any, user_id: Any, client: ClientIn
             raise LastOwner()
         target.delete()
         event = AuditEventType.MEMBER_LEFT if leaving else AuditEventType.MEMBER_REMOVED
-        _audit(event, actor=actor, tenant_id=tenant_id, client=client, member=str(user_id))
-    membership_sessions_end(user_id=user_id, tenant_id=tenant_id, client=client)
-
-
-def membership_sessions_end(
-    *, user_id: Any, tenant_id: Any, client: ClientInfo | None = None
-) -> int:
-    """A membership ended: revoke the user's sessions scoped to that tenant, and those that
-    switched away from a tenant within the last access-token lifetime (they may still hold an
-    access token for it). Also run for removals outside the API (admin, shell; see signals)."""
-    return sessions_revoke_for_user(
-        user_id=user_id,
-        reason=RevokeReason.MEMBERSHIP_REMOVED,
-        client=client,
-        tenant_id=tenant_id,
-        or_switched_since=timezone.now() - iam_settings.access_lifetime - iam_settings.leeway,
-    )
+        audit_record(
+            event=event,
+            client=client,
+            user_id=actor.pk,
+            data={"tenant": str(tenant_id), "member": str(user_id)},
+        )
+    membership_ended.send(sender=Membership, user_id=user_id, tenant_id=tenant_id, client=client)
 
 
 def invitation_create(
     *, actor: User, tenant_id: Any, email: str, role_name: str | None, client: ClientInfo
 ) -> Invitation:
     """Invite an address with a role (at most the actor's own); a mail carries the link."""
-    from iam.tenancy.mail import invitation_mail_enqueue
-
     role = _role(role_name or DEFAULT_INVITE_ROLE)
-    email = User.objects.normalize_email(email.strip())
+    email = BaseUserManager.normalize_email(email.strip())
     with transaction.atomic():
         mine = _actor_membership(actor=actor, tenant_id=tenant_id, needs="members.invite")
         if role.rank > mine.role.rank:
@@ -254,13 +205,11 @@ def invitation_create(
             invited_by=actor,
             expires_at=timezone.now() + iam_settings.invitation_ttl,
         )
-        _audit(
-            AuditEventType.INVITATION_CREATED,
-            actor=actor,
-            tenant_id=tenant_id,
+        audit_record(
+            event=AuditEventType.INVITATION_CREATED,
             client=client,
-            invitation=str(invitation.pk),
-            role=role.name,
+            user_id=actor.pk,
+            data={"tenant": str(tenant_id), "invitation": str(invitation.pk), "role": role.name},
         )
         invitation_mail_enqueue(invitation=invitation)
     return invitation
@@ -278,32 +227,18 @@ def invitation_revoke(
         )
         if not changed:
             raise NotFound("No such open invitation.")
-        _audit(
-            AuditEventType.INVITATION_REVOKED,
-            actor=actor,
-            tenant_id=tenant_id,
+        audit_record(
+            event=AuditEventType.INVITATION_REVOKED,
             client=client,
-            invitation=str(invitation_id),
+            user_id=actor.pk,
+            data={"tenant": str(tenant_id), "invitation": str(invitation_id)},
         )
-
-
-def invitation_token_make(invitation: Invitation) -> str:
-    return signing.dumps(invitation.pk.hex, salt=_INVITATION_SALT, compress=False)
 
 
 def invitation_accept(*, user: User, token: str, client: ClientInfo) -> Membership:
     """Join the tenant of an invitation. The signed-in user's (verified) address must be the
     invited one; the link works once, until it expires or is revoked."""
-    max_age = iam_settings.invitation_ttl
-    try:
-        pk = signing.loads(token, salt=_INVITATION_SALT, max_age=max_age)
-        invitation = Invitation.objects.select_related("role", "tenant").get(pk=uuid.UUID(pk))
-    except signing.SignatureExpired as exc:
-        raise AccountTokenExpired() from exc
-    except (signing.BadSignature, ValueError, TypeError, AttributeError) as exc:
-        raise AccountTokenInvalid() from exc
-    except Invitation.DoesNotExist as exc:
-        raise AccountTokenInvalid() from exc
+    invitation = invitation_token_check(token)
     if invitation.accepted_at or invitation.revoked_at or not invitation.tenant.is_active:
         raise AccountTokenUsed()
     if invitation.expires_at <= timezone.now():
@@ -320,81 +255,17 @@ def invitation_accept(*, user: User, token: str, client: ClientInfo) -> Membersh
             membership = Membership.objects.create(
                 tenant=invitation.tenant, user=user, role=invitation.role
             )
-            _audit(
-                AuditEventType.INVITATION_ACCEPTED,
-                actor=user,
-                tenant_id=invitation.tenant_id,
+            audit_record(
+                event=AuditEventType.INVITATION_ACCEPTED,
                 client=client,
-                invitation=str(invitation.pk),
-                role=invitation.role.name,
+                user_id=user.pk,
+                data={
+                    "tenant": str(invitation.tenant_id),
+                    "invitation": str(invitation.pk),
+                    "role": invitation.role.name,
+                },
             )
     except IntegrityError as exc:
         raise AlreadyMember() from exc
     membership.tenant = invitation.tenant
     return membership
-
-
-def session_switch_tenant(
-    *, user: User, session_id: Any, slug: str, client: ClientInfo
-) -> IssuedTokens:
-    """Scope the session to another tenant of the user and issue its new tokens (a new refresh
-    token too: the previous one stays usable only within the refresh grace window)."""
-    membership = membership_get_by_slug(user_id=user.pk, slug=slug)
-    if membership is None:
-        raise NotTenantMember()
-    now = timezone.now()
-    new_jti = uuid.uuid4().hex
-    with transaction.atomic():
-        session = (
-            DeviceSession.objects.select_for_update()
-            .filter(pk=session_id, user_id=user.pk, revoked_at__isnull=True, expires_at__gt=now)
-            .first()
-        )
-        if session is None:
-            raise SessionRevoked()
-        if not membership_locked(user_id=user.pk, tenant_id=membership.tenant_id):
-            raise NotTenantMember()  # removed meanwhile
-        previous_tenant = session.tenant_id
-        session.tenant_id = membership.tenant_id
-        session.tenant_switched_at = now
-        session.previous_refresh_jti, session.refresh_jti = session.refresh_jti, new_jti
-        session.rotated_at = session.last_used_at = now
-        session.refresh_expires_at = min(now + iam_settings.refresh_lifetime, session.expires_at)
-        session.save(
-            update_fields=[
-                "tenant",
-                "tenant_switched_at",
-                "refresh_jti",
-                "previous_refresh_jti",
-                "rotated_at",
-                "last_used_at",
-                "refresh_expires_at",
-            ]
-        )
-        _audit(
-            AuditEventType.TENANT_SWITCHED,
-            actor=user,
-            tenant_id=membership.tenant_id,
-            client=client,
-            session=str(session.pk),
-            previous=str(previous_tenant) if previous_tenant else None,
-        )
-    return session_tokens_issue(
-        session=session, user=user, refresh_jti=new_jti, membership=membership
-    )
-
-
-def tenant_sessions_revoke(*, tenant_id: Any) -> int:
-    """End every session scoped to a tenant (it was deactivated): refresh fails and the IAM
-    refuses their access tokens at once."""
-    user_ids = set(
-        DeviceSession.objects.filter(tenant_id=tenant_id, revoked_at__isnull=True).values_list(
-            "user_id", flat=True
-        )
-    )
-    return sum(
-        sessions_revoke_for_user(
-            user_id=user_id, reason=RevokeReason.TENANT_DEACTIVATED, tenant_id=tenant_id
-        )
-        for user_id in user_ids
-    )

@@ -2,11 +2,6 @@ from django.urls import path
 
 from iam.tenancy import apis
 
-# under /api/auth/
-auth_urlpatterns = [
-    path("tenant/switch/", apis.TenantSwitchApi.as_view(), name="auth-tenant-switch"),
-]
-
 # under /api/
 urlpatterns = [
     path("tenants/", apis.MyTenantsApi.as_view(), name="tenants-mine"),

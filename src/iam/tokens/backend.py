@@ -16,6 +16,7 @@ from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendE
 
 from iam.core.conf import iam_settings
 from iam.tokens import keys
+from iam.tokens.services import signing_key_current
 
 ALGORITHM = "RS256"
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
@@ -39,7 +40,7 @@ class KeyedTokenBackend(TokenBackend):
     def encode(self, payload: dict[str, Any]) -> str:
         if self.audience is None:
             raise TokenBackendError("Tokens are always issued for an audience.")
-        kid, private_key = keys.signing_key()
+        kid, private_key = signing_key_current()
         claims = {**payload, "iss": self.issuer, "aud": self.audience}
         return jwt.encode(
             claims, private_key, algorithm=ALGORITHM, headers={"kid": kid, "typ": self.typ}

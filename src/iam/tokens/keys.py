@@ -142,16 +142,12 @@ def verifying_key(kid: str | None) -> rsa.RSAPublicKey | None:
 
 
 def signing_key() -> tuple[str, rsa.RSAPrivateKey]:
-    """The active ``(kid, private key)``. In dev mode the first key is created on demand."""
+    """The active ``(kid, private key)``; ``SigningKeyUnavailable`` when there is none (tokens
+    sign through ``iam.tokens.services.signing_key_current``, which makes the first key in dev
+    mode)."""
     ring = key_ring()
     if ring.signing_key is None:
         ring = _reload(ring)
-    if ring.signing_key is None and iam_settings.dev_mode:
-        from iam.tokens.services import signing_keys_rotate
-
-        log.warning("DEBUG mode: no signing key yet; creating the first one.")
-        signing_keys_rotate()
-        ring = _reload(_ring)
     if ring.signing_kid is None or ring.signing_key is None:
         raise SigningKeyUnavailable()
     return ring.signing_kid, ring.signing_key

@@ -15,7 +15,8 @@ from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
 from iam.core import crypto
 from iam.core.conf import iam_settings
-from iam.tokens.keys import key_ring_clear, public_jwk
+from iam.core.exceptions import SigningKeyUnavailable
+from iam.tokens.keys import key_ring_clear, public_jwk, signing_key
 from iam.tokens.models import SigningKey
 
 log = logging.getLogger("iam.keys")
@@ -43,6 +44,19 @@ def retired_publish_period() -> timedelta:
     """
     longest = max(iam_settings.access_lifetime, iam_settings.refresh_lifetime)
     return longest + iam_settings.leeway + timedelta(seconds=iam_settings.key_cache_seconds)
+
+
+def signing_key_current() -> tuple[str, rsa.RSAPrivateKey]:
+    """The active ``(kid, private key)`` tokens are signed with. In dev mode the first key is
+    created on demand; otherwise ``SigningKeyUnavailable`` until an operator rotates one in."""
+    try:
+        return signing_key()
+    except SigningKeyUnavailable:
+        if not iam_settings.dev_mode:
+            raise
+    log.warning("DEBUG mode: no signing key yet; creating the first one.")
+    signing_keys_rotate()
+    return signing_key()
 
 
 def signing_key_create(*, state: str, now: datetime | None = None) -> SigningKey:

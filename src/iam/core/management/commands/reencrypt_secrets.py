@@ -5,9 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from iam.core.crypto import DecryptionFailed, reencrypt
-from iam.mfa.models import TotpDevice
-from iam.tokens.models import SigningKey
+from iam.core.crypto import DecryptionFailed, reencrypt, secrets_at_rest
 
 
 class Command(BaseCommand):
@@ -18,18 +16,14 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        counts = {"signing keys": 0, "TOTP secrets": 0}
+        counts = {column.label: 0 for column in secrets_at_rest}
         try:
             with transaction.atomic():
-                keys = SigningKey.objects.select_for_update().exclude(private_key_encrypted=b"")
-                for key in keys:
-                    key.private_key_encrypted = reencrypt(key.private_key_encrypted)
-                    key.save(update_fields=["private_key_encrypted"])
-                    counts["signing keys"] += 1
-                for device in TotpDevice.objects.select_for_update():
-                    device.secret_encrypted = reencrypt(device.secret_encrypted)
-                    device.save(update_fields=["secret_encrypted"])
-                    counts["TOTP secrets"] += 1
+                for column in secrets_at_rest:
+                    for row in column.rows().select_for_update():
+                        setattr(row, column.field, reencrypt(getattr(row, column.field)))
+                        row.save(update_fields=[column.field])
+                        counts[column.label] += 1
         except DecryptionFailed as exc:
             raise CommandError(
                 "A secret could not be decrypted with any configured KEK; nothing was changed. "

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from iam.accounts.selectors import user_get_by_login
-from iam.mfa.services import mfa_reset
+from iam.mfa.enrolment import mfa_reset
 
 
 class Command(BaseCommand):

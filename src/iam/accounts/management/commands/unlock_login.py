@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from iam.accounts.lockout import login_unlock
 from iam.accounts.selectors import user_get_by_login
-from iam.authn.services import login_unlock
 
 
 class Command(BaseCommand):

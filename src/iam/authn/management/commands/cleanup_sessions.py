@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from iam.mfa.services import mfa_challenges_cleanup
+from iam.mfa.challenge import mfa_challenges_cleanup
 from iam.sessions.services import sessions_cleanup
 
 

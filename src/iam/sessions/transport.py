@@ -1,4 +1,5 @@
-"""How tokens travel: HttpOnly cookies for browsers, the JSON body for apps (per session)."""
+"""How a session's tokens travel: HttpOnly cookies for browsers, the JSON body for apps (per
+session), and the token response every endpoint that issues tokens answers with."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.response import Response
 
 from iam.core.conf import iam_settings
 from iam.sessions.models import Transport
@@ -74,3 +77,17 @@ def clear_token_cookies(response: HttpResponse) -> None:
 
 def refresh_cookie(request: HttpRequest) -> str | None:
     return request.COOKIES.get(iam_settings.refresh_cookie_name) or None
+
+
+class TokenResponse(serializers.Serializer):
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField()
+    access = serializers.CharField(required=False, help_text="hybrid and body transports")
+    refresh = serializers.CharField(required=False, help_text="body transport")
+
+
+def token_response(issued: IssuedTokens, *, extra: dict[str, Any] | None = None) -> Response:
+    """The answer of an endpoint that issued tokens: the body and cookies by the transport."""
+    response = Response({**token_body(issued), **(extra or {})})
+    set_token_cookies(response, issued)
+    return response
