@@ -47,7 +47,7 @@ def device_describe(user_agent: str) -> dict[str, Any]:
 
 @extend_schema_serializer(component_name="SessionDevice")
 class DeviceSerializer(serializers.Serializer):
-    """What a user agent is, for people (rendered from the user agent string)."""
+    """What the session's user agent is, for people."""
 
     browser = serializers.CharField(help_text='"Firefox 128"; "Other" when not recognised')
     os = serializers.CharField(help_text='"Ubuntu", "Windows 10", "iOS 17.5"; or "Other"')
