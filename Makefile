@@ -44,9 +44,12 @@ test-client: setup
 	$(CLIENT_VENV)/bin/pip install --quiet --disable-pip-version-check './packages/iam-client[test,drf,httpx]'
 	cd packages/iam-client && ../../$(CLIENT_VENV)/bin/pytest -q
 
+## ruff, the app order and import cycles (import-linter, pyproject.toml), and the type check (mypy).
 lint: setup
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
+	$(VENV)/lint-imports --no-cache
+	$(VENV)/mypy
 
 format: setup
 	$(VENV)/ruff format .

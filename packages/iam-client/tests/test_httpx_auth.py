@@ -85,11 +85,3 @@ def test_async_client(source):
         "Bearer token-2",
     ]
     assert service.seen[1][1] == b"payload"
-
-
-def test_auth_is_importable_from_the_token_source_module():
-    from iam_client import token_source
-
-    assert token_source.ClientCredentialsAuth is ClientCredentialsAuth
-    with pytest.raises(AttributeError):
-        token_source.__getattr__("NoSuchThing")

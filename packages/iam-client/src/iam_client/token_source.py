@@ -9,8 +9,8 @@
 ``token()`` returns the cached token until ``refresh_margin`` seconds before it expires, then
 fetches a new one (one fetch at a time; other threads wait for it). If renewing fails while the
 current token is still valid, the current token is returned and renewing is retried after
-``retry_interval`` seconds. ``ClientCredentialsAuth`` (in ``iam_client.contrib.httpx``, also
-importable from here) plugs a source into httpx.
+``retry_interval`` seconds. ``ClientCredentialsAuth`` (``iam_client.contrib.httpx``) plugs a
+source into httpx.
 """
 
 from __future__ import annotations
@@ -21,16 +21,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from iam_client import _http
 from iam_client.errors import TokenRequestError
 
-if TYPE_CHECKING:
-    from iam_client.contrib.httpx import ClientCredentialsAuth
-
-__all__ = ["ClientCredentials", "ClientCredentialsAuth", "ServiceToken"]
+__all__ = ["ClientCredentials", "ServiceToken"]
 
 log = logging.getLogger("iam_client.token_source")
 
@@ -171,11 +168,3 @@ class ClientCredentials:
             expires_at=started + expires_in,
             renew_at=started + expires_in - margin,
         )
-
-
-def __getattr__(name: str) -> Any:
-    if name == "ClientCredentialsAuth":  # needs httpx: imported only when asked for
-        from iam_client.contrib.httpx import ClientCredentialsAuth
-
-        return ClientCredentialsAuth
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

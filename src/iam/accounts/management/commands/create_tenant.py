@@ -10,6 +10,7 @@ from iam.tenancy.services import tenant_create
 
 
 class Command(BaseCommand):
+    # here, not in iam.tenancy: it finds the owner by address, and accounts sit above tenancy
     help = "Create a tenant with an existing user as its first owner."
 
     def add_arguments(self, parser: CommandParser) -> None:
