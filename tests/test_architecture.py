@@ -59,7 +59,7 @@ def _tree_with(tmp_path: Path, module: str, line: str) -> Path:
 )
 def test_the_contracts_catch_an_upward_import_or_a_cycle(tmp_path, module, line, broken):
     tree = _tree_with(tmp_path, module, line)
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [str(LINT_IMPORTS), "--no-cache", "--config", "pyproject.toml"],
         cwd=tree,
         env={"PYTHONPATH": f"{tree / 'src'}:{tree}:{tree / 'client'}", "PATH": "/usr/bin:/bin"},
