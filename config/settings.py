@@ -1,11 +1,12 @@
-"""The one settings module. Everything configurable is read from the environment here.
+"""The one settings module. Everything configurable is read from the environment here, through
+the declarations of ``iam.core.settings_table`` (each variable's type, default and documentation
+are written there once; the README's table is made from them).
 
 Defaults give a working embedded setup (SQLite under ``var/``, local-memory cache, console e-mail).
 With ``DEBUG`` off the service refuses to start without its secrets and allowed hosts.
 """
 
 import logging
-from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -14,11 +15,19 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from iam.core.settings_table import Environment, IAMSettings, Jwt, Setting
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
-DEBUG = env.bool("DEBUG", default=False)
-VAR_DIR = Path(env.str("IAM_VAR_DIR", default=str(BASE_DIR / "var")))
+DEBUG = Environment.DEBUG.from_env(env)
+VAR_DIR = Path(Environment.IAM_VAR_DIR.from_env(env) or BASE_DIR / "var")
+
+
+def _env(setting: Setting) -> object:
+    """The setting's value from the environment (its default with DEBUG as it is)."""
+    return setting.from_env(env, debug=DEBUG)
+
 
 _log = logging.getLogger("iam.settings")
 
@@ -36,24 +45,24 @@ def _dev_secret(name: str, make: callable) -> str:
     return path.read_text().strip()
 
 
-def _required(name: str, dev_file: str, make: callable) -> str:
-    value = env.str(name, default="")
+def _required(setting: Setting, dev_file: str, make: callable) -> str:
+    value = env.str(setting.env, default="")
     if value:
         return value
     if DEBUG:
         return _dev_secret(dev_file, make)
-    raise ImproperlyConfigured(f"{name} must be set when DEBUG is off.")
+    raise ImproperlyConfigured(f"{setting.env} must be set when DEBUG is off.")
 
 
-SECRET_KEY = _required("SECRET_KEY", "secret_key", lambda: Fernet.generate_key().decode() * 2)
+SECRET_KEY = _required(
+    Environment.SECRET_KEY, "secret_key", lambda: Fernet.generate_key().decode() * 2
+)
 # Fernet keys (comma-separated; the first encrypts, all decrypt) wrapping private keys at rest.
 IAM_KEY_ENCRYPTION_KEYS = _required(
-    "IAM_KEY_ENCRYPTION_KEYS", "key_encryption_key", lambda: Fernet.generate_key().decode()
+    IAMSettings.key_encryption_keys, "key_encryption_key", lambda: Fernet.generate_key().decode()
 ).split(",")
 
-ALLOWED_HOSTS = env.list(
-    "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
-)
+ALLOWED_HOSTS = _env(Environment.ALLOWED_HOSTS)
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off.")
 
@@ -103,7 +112,7 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         # Operators override mail templates (iam/email/*.txt|html) by putting theirs here.
-        "DIRS": env.list("IAM_TEMPLATE_DIRS", default=[]),
+        "DIRS": _env(Environment.IAM_TEMPLATE_DIRS),
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -117,14 +126,18 @@ TEMPLATES = [
 ]
 
 # --- database -------------------------------------------------------------------------------
-DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'iam.sqlite3'}")}
+DATABASES = {
+    "default": env.db_url(
+        Environment.DATABASE_URL.env, default=f"sqlite:///{VAR_DIR / 'iam.sqlite3'}"
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    if env.bool("DATABASE_POOL", default=False):
+    if _env(Environment.DATABASE_POOL):
         # psycopg 3 connection pool (Django >= 5.1); exclusive with persistent connections.
         DATABASES["default"]["OPTIONS"] = {"pool": True}
         DATABASES["default"]["CONN_MAX_AGE"] = 0
     else:
-        DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+        DATABASES["default"]["CONN_MAX_AGE"] = _env(Environment.DATABASE_CONN_MAX_AGE)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -134,13 +147,13 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache ----------------------------------------------------------------------------------
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = _env(Environment.REDIS_URL)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="iam"),
+            "KEY_PREFIX": _env(Environment.CACHE_KEY_PREFIX),
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
         }
     }
@@ -157,7 +170,7 @@ else:
 # --- e-mail ---------------------------------------------------------------------------------
 # EMAIL_URL (smtp://user:pass@host:587?tls=true, consolemail://, filemail:///path, memorymail://)
 # is parsed by django-environ and mapped onto Django 6.1's MAILERS (EMAIL_* are deprecated).
-_mail = env.email_url("EMAIL_URL", default="consolemail://")
+_mail = env.email_url(Environment.EMAIL_URL.env, default=Environment.EMAIL_URL.default)
 _mail_options = {
     option: _mail[name]
     for name, option in {
@@ -182,7 +195,7 @@ if DEBUG and _mail["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailB
     # DEBUG, Django's own console mailer stays, and the checks refuse it: mail.E001, iam.E008)
     _mail["EMAIL_BACKEND"] = "iam.core.mail_console.ReadableConsoleBackend"
 MAILERS = {"default": {"BACKEND": _mail["EMAIL_BACKEND"], "OPTIONS": _mail_options}}
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="IAM <no-reply@localhost>")
+DEFAULT_FROM_EMAIL = _env(Environment.DEFAULT_FROM_EMAIL)
 
 # --- background tasks (django.tasks) --------------------------------------------------------
 # Mail is sent by a task, never in the request path: `database` stores tasks in the database in
@@ -192,35 +205,12 @@ _TASK_BACKENDS = {
     "database": "django_tasks_db.DatabaseBackend",
     "immediate": "django.tasks.backends.immediate.ImmediateBackend",
 }
-IAM_TASKS_BACKEND = env.str("IAM_TASKS_BACKEND", default="database")
+IAM_TASKS_BACKEND = _env(Environment.IAM_TASKS_BACKEND)
 if IAM_TASKS_BACKEND not in _TASK_BACKENDS:
     raise ImproperlyConfigured(f"IAM_TASKS_BACKEND must be one of {sorted(_TASK_BACKENDS)}.")
 TASKS = {"default": {"BACKEND": _TASK_BACKENDS[IAM_TASKS_BACKEND], "QUEUES": ["default"]}}
-# A failed send is retried with exponential backoff, then logged as an error and audited.
-IAM_MAIL_MAX_ATTEMPTS = env.int("IAM_MAIL_MAX_ATTEMPTS", default=5)
-IAM_MAIL_RETRY_DELAY = env.int("IAM_MAIL_RETRY_DELAY", default=30)
-# Account mails per recipient address and hour, whoever asks; over it they are dropped silently.
-# "Unsolicited" ones go to an address the requester has not shown to own (notices to the owner of
-# a taken address, links to a requested new address).
-IAM_MAIL_BUDGET_PER_ADDRESS = env.int("IAM_MAIL_BUDGET_PER_ADDRESS", default=10)
-IAM_MAIL_BUDGET_UNSOLICITED = env.int("IAM_MAIL_BUDGET_UNSOLICITED", default=3)
-
-# --- mails and the front end they link to ---------------------------------------------------
-IAM_PRODUCT_NAME = env.str("IAM_PRODUCT_NAME", default="IAM")
-# Links in mails are built from these, never from the request's Host header.
-IAM_FRONTEND_URL = env.str("IAM_FRONTEND_URL", default="http://localhost:3000").rstrip("/")
-IAM_FRONTEND_VERIFY_EMAIL_PATH = env.str(
-    "IAM_FRONTEND_VERIFY_EMAIL_PATH", default="/verify-email?token={token}"
-)
-IAM_FRONTEND_PASSWORD_RESET_PATH = env.str(
-    "IAM_FRONTEND_PASSWORD_RESET_PATH", default="/reset-password?token={token}"
-)
-IAM_EMAIL_VERIFICATION_TTL = env.int("IAM_EMAIL_VERIFICATION_TTL", default=24 * 3600)
-# Security notices by mail: a sign-in from a new device, a password change or reset, MFA changes.
-IAM_NOTIFY_NEW_DEVICE = env.bool("IAM_NOTIFY_NEW_DEVICE", default=True)
-IAM_NOTIFY_PASSWORD_CHANGE = env.bool("IAM_NOTIFY_PASSWORD_CHANGE", default=True)
-IAM_NOTIFY_MFA_CHANGE = env.bool("IAM_NOTIFY_MFA_CHANGE", default=True)
-IAM_PASSWORD_RESET_TTL = env.int("IAM_PASSWORD_RESET_TTL", default=3600)
+# A failed send is retried with exponential backoff (IAM_MAIL_MAX_ATTEMPTS, IAM_MAIL_RETRY_DELAY),
+# then logged as an error and audited.
 
 # --- users and passwords --------------------------------------------------------------------
 AUTH_USER_MODEL = "iam_accounts.User"
@@ -232,13 +222,9 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
 ]
 # Argon2id cost; system check iam.E001 refuses anything under the OWASP floor (19 MiB, t=2, p=1).
-IAM_ARGON2_TIME_COST = env.int("IAM_ARGON2_TIME_COST", default=2)
-IAM_ARGON2_MEMORY_COST_KIB = env.int("IAM_ARGON2_MEMORY_COST_KIB", default=19456)
-IAM_ARGON2_PARALLELISM = env.int("IAM_ARGON2_PARALLELISM", default=1)
 # NIST SP 800-63B: a length floor, a blocklist of common passwords, nothing like the account's
 # own names, no composition rules. Up to IAM_PASSWORD_MAX_LENGTH characters are accepted.
-IAM_PASSWORD_MIN_LENGTH = env.int("IAM_PASSWORD_MIN_LENGTH", default=12)
-IAM_PASSWORD_MAX_LENGTH = env.int("IAM_PASSWORD_MAX_LENGTH", default=1024)
+IAM_PASSWORD_MIN_LENGTH = _env(IAMSettings.password_min_length)
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
@@ -258,10 +244,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
+STATIC_ROOT = _env(Environment.STATIC_ROOT) or str(VAR_DIR / "static")
 
 # Cookies are Secure unless plain-HTTP development is asked for explicitly.
-IAM_COOKIE_SECURE = env.bool("IAM_COOKIE_SECURE", default=True)
+IAM_COOKIE_SECURE = _env(IAMSettings.cookie_secure)
 SESSION_COOKIE_SECURE = IAM_COOKIE_SECURE
 CSRF_COOKIE_SECURE = IAM_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
@@ -270,14 +256,14 @@ SESSION_COOKIE_HTTPONLY = True
 # the CSRF token from the X-CSRFToken response header (of /api/auth/csrf/ and of cookie and
 # hybrid logins): the csrftoken cookie stays on the IAM's host, whatever IAM_COOKIE_DOMAIN says,
 # so that sibling hosts cannot read it (docs/api.md, "Browser apps").
-CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOWED_ORIGINS = _env(Environment.CORS_ALLOWED_ORIGINS)
 CORS_ALLOW_CREDENTIALS = True
 CORS_URLS_REGEX = r"^/(api/|\.well-known/).*$"
 CORS_ALLOW_HEADERS = (*default_headers, "x-tenant", "x-request-id")
 CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID", "X-CSRFToken"]
 CORS_PREFLIGHT_MAX_AGE = 600
 CSRF_TRUSTED_ORIGINS = [
-    *env.list("CSRF_TRUSTED_ORIGINS", default=[]),
+    *_env(Environment.CSRF_TRUSTED_ORIGINS),
     *(o for o in CORS_ALLOWED_ORIGINS if o != "*"),
 ]
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -297,14 +283,14 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
     "base-uri": [CSP.NONE],
 }
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_SSL_REDIRECT = _env(Environment.SECURE_SSL_REDIRECT)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
-if env.bool("USE_X_FORWARDED_PROTO", default=False):
+SECURE_HSTS_SECONDS = _env(Environment.SECURE_HSTS_SECONDS)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env(Environment.SECURE_HSTS_INCLUDE_SUBDOMAINS)
+SECURE_HSTS_PRELOAD = _env(Environment.SECURE_HSTS_PRELOAD)
+if _env(Environment.USE_X_FORWARDED_PROTO):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = _env(Environment.DATA_UPLOAD_MAX_MEMORY_SIZE)
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -322,24 +308,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "iam.core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "DEFAULT_THROTTLE_RATES": {
-        "anon": env.str("IAM_THROTTLE_ANON", default="100/hour"),
-        "user": env.str("IAM_THROTTLE_USER", default="1000/hour"),
-        # refreshes per device session
-        "refresh_session": env.str("IAM_THROTTLE_REFRESH_SESSION", default="10/min"),
-        "login_ip": env.str("IAM_THROTTLE_LOGIN_IP", default="5/min"),
-        "login_account": env.str("IAM_THROTTLE_LOGIN_ACCOUNT", default="5/min"),
-        # mails an anonymous caller can trigger (register, resend, reset), per address and client
-        "account_mail": env.str("IAM_THROTTLE_ACCOUNT_MAIL", default="3/hour"),
-        # registrations per client IP (each costs a password hash and a mail)
-        "register_ip": env.str("IAM_THROTTLE_REGISTER_IP", default="10/hour"),
-        # current-password checks of a signed-in user (password change, account deletion)
-        "password_check": env.str("IAM_THROTTLE_PASSWORD_CHECK", default="5/min"),
-        # OAuth endpoints (client authentication) per client IP
-        "oauth_ip": env.str("IAM_THROTTLE_OAUTH_IP", default="120/min"),
-        # wrong second-factor codes per user (login, disable, backup-code regeneration)
-        "mfa_code": env.str("IAM_THROTTLE_MFA_CODE", default="5/min"),
-    },
+    # IAM_THROTTLE_* (iam.core.settings_table.Environment): per scope, e.g. "5/min"
+    "DEFAULT_THROTTLE_RATES": Environment.throttle_rates(env),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -356,22 +326,15 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- tokens: SimpleJWT is the one JWT configuration -----------------------------------------
-_issuer = env.str("IAM_ISSUER", default="http://127.0.0.1:8000")
 SIMPLE_JWT = {
     "ALGORITHM": "RS256",
     # Keys are not configured here: they live in the database (iam.tokens.SigningKey), encrypted
     # with IAM_KEY_ENCRYPTION_KEYS, and are chosen per token by `kid`.
     "SIGNING_KEY": None,
     "VERIFYING_KEY": None,
-    "ISSUER": _issuer,
-    "AUDIENCE": env.str("IAM_AUDIENCE", default="iam-api"),
-    "LEEWAY": env.int("IAM_TOKEN_LEEWAY_SECONDS", default=10),
-    "ACCESS_TOKEN_LIFETIME": timedelta(
-        seconds=env.int("IAM_ACCESS_TOKEN_LIFETIME", default=15 * 60)
-    ),
-    "REFRESH_TOKEN_LIFETIME": timedelta(
-        seconds=env.int("IAM_REFRESH_TOKEN_LIFETIME", default=7 * 24 * 3600)
-    ),
+    # IAM_ISSUER, IAM_AUDIENCE, IAM_TOKEN_LEEWAY_SECONDS, IAM_ACCESS_TOKEN_LIFETIME,
+    # IAM_REFRESH_TOKEN_LIFETIME
+    **{s.key: _env(s) for s in IAMSettings.declared() if isinstance(s, Jwt)},
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "sub",
     "TOKEN_TYPE_CLAIM": "token_type",
@@ -381,64 +344,23 @@ SIMPLE_JWT = {
 }
 
 # --- IAM (non-JWT) settings; typed access through iam.core.conf.iam_settings -----------------
-IAM_SESSION_ABSOLUTE_LIFETIME = env.int("IAM_SESSION_ABSOLUTE_LIFETIME", default=30 * 24 * 3600)
-IAM_REFRESH_GRACE_SECONDS = env.int("IAM_REFRESH_GRACE_SECONDS", default=5)
-IAM_SESSION_RETENTION = env.int("IAM_SESSION_RETENTION", default=7 * 24 * 3600)
-IAM_ACCESS_COOKIE_NAME = env.str("IAM_ACCESS_COOKIE_NAME", default="access_token")
-IAM_REFRESH_COOKIE_NAME = env.str("IAM_REFRESH_COOKIE_NAME", default="refresh_token")
-IAM_REFRESH_COOKIE_PATH = env.str("IAM_REFRESH_COOKIE_PATH", default="/api/auth/")
-IAM_COOKIE_DOMAIN = env.str("IAM_COOKIE_DOMAIN", default="") or None
-IAM_REQUIRE_EMAIL_VERIFICATION = env.bool("IAM_REQUIRE_EMAIL_VERIFICATION", default=True)
-IAM_SIGNING_KEY_SIZE = env.int("IAM_SIGNING_KEY_SIZE", default=2048)
-IAM_JWKS_MAX_AGE = env.int("IAM_JWKS_MAX_AGE", default=300)
-IAM_KEY_CACHE_SECONDS = env.int("IAM_KEY_CACHE_SECONDS", default=60)
-IAM_TOKEN_CACHE_SIZE = env.int("IAM_TOKEN_CACHE_SIZE", default=10_000)
-# Keep "is this session live, who is its user" in the shared cache (auto: only when REDIS_URL).
-IAM_AUTH_STATE_CACHE = env.str("IAM_AUTH_STATE_CACHE", default="auto")
-IAM_TRUSTED_PROXY_COUNT = env.int("IAM_TRUSTED_PROXY_COUNT", default=0)
-# Tenants: <slug>.IAM_TENANT_BASE_DOMAIN (e.g. acme.login.example.com) selects a tenant at sign-in.
-IAM_TENANT_BASE_DOMAIN = env.str("IAM_TENANT_BASE_DOMAIN", default="")
-IAM_INVITATION_TTL = env.int("IAM_INVITATION_TTL", default=7 * 24 * 3600)
-IAM_FRONTEND_INVITATION_PATH = env.str(
-    "IAM_FRONTEND_INVITATION_PATH", default="/invitations/accept?token={token}"
-)
-# Client-credentials (service) access tokens.
-IAM_SERVICE_TOKEN_LIFETIME = env.int("IAM_SERVICE_TOKEN_LIFETIME", default=15 * 60)
-# Progressive sign-in delays (iam.authn.lockout): after the free failures, each wrong password
-# locks the account (or IP) for BASE seconds, doubling, at most MAX; counters live WINDOW seconds.
-IAM_LOCKOUT_FREE_ATTEMPTS = env.int("IAM_LOCKOUT_FREE_ATTEMPTS", default=5)
-IAM_LOCKOUT_IP_FREE_ATTEMPTS = env.int("IAM_LOCKOUT_IP_FREE_ATTEMPTS", default=20)
-IAM_LOCKOUT_BASE_DELAY = env.int("IAM_LOCKOUT_BASE_DELAY", default=30)
-IAM_LOCKOUT_MAX_DELAY = env.int("IAM_LOCKOUT_MAX_DELAY", default=15 * 60)
-IAM_LOCKOUT_WINDOW = env.int("IAM_LOCKOUT_WINDOW", default=24 * 3600)
-# Two-factor authentication (TOTP + backup codes).
-IAM_MFA_TOTP_ISSUER = env.str("IAM_MFA_TOTP_ISSUER", default="") or IAM_PRODUCT_NAME
-IAM_MFA_TOKEN_TTL = env.int("IAM_MFA_TOKEN_TTL", default=300)  # the login's mfa_token
-IAM_MFA_TOKEN_MAX_ATTEMPTS = env.int("IAM_MFA_TOKEN_MAX_ATTEMPTS", default=5)
-# Turning MFA on or off (or an operator reset) ends the account's other sessions.
-IAM_MFA_REVOKE_OTHER_SESSIONS = env.bool("IAM_MFA_REVOKE_OTHER_SESSIONS", default=True)
-# Starting an authenticator setup in a session signed in longer ago than this needs the password.
-IAM_MFA_REAUTH_AGE = env.int("IAM_MFA_REAUTH_AGE", default=300)
-# Wrong codes in a row (over windows and mfa_tokens) before each further one delays the next
-# attempt (IAM_LOCKOUT_BASE_DELAY, doubling, at most IAM_MFA_MAX_DELAY seconds).
-IAM_MFA_FREE_FAILURES = env.int("IAM_MFA_FREE_FAILURES", default=10)
-IAM_MFA_MAX_DELAY = env.int("IAM_MFA_MAX_DELAY", default=3600)
+# Every IAM_* setting declared in iam.core.settings_table.IAMSettings, from its variable (those
+# set above, the secrets and SIMPLE_JWT's are not read twice).
+_READ_ABOVE = {"IAM_KEY_ENCRYPTION_KEYS", "IAM_COOKIE_SECURE", "IAM_PASSWORD_MIN_LENGTH"}
+_iam = {
+    s.name: _env(s)
+    for s in IAMSettings.declared()
+    if s.env is not None and s.name not in _READ_ABOVE and not isinstance(s, Jwt)
+}
+_iam["IAM_MFA_TOTP_ISSUER"] = _iam["IAM_MFA_TOTP_ISSUER"] or _iam["IAM_PRODUCT_NAME"]
+globals().update(_iam)
 IAM_DEV_MODE = DEBUG  # auto-creates the first signing key; never on in production
-
-# --- metrics (Prometheus, /metrics) --------------------------------------------------------------
-IAM_METRICS_ENABLED = env.bool("IAM_METRICS_ENABLED", default=True)
-# Who may scrape: these networks, or a bearer of IAM_METRICS_TOKEN; everyone else gets a 404.
-# Nobody by default: behind a local reverse proxy every request would come from loopback.
-IAM_METRICS_ALLOWED_IPS = [
-    net.strip() for net in env.list("IAM_METRICS_ALLOWED_IPS", default=[]) if net.strip()
-]
-IAM_METRICS_TOKEN = env.str("IAM_METRICS_TOKEN", default="")
 
 # --- logging --------------------------------------------------------------------------------
 # One JSON object per line in production (LOG_FORMAT=json, the default with DEBUG off), plain
 # text in development; every line carries the request id. Audit events are logged by
 # iam.audit.services with their type, user and session; request errors by django.request.
-LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+LOG_FORMAT = _env(Environment.LOG_FORMAT)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -458,7 +380,7 @@ LOGGING = {
             "filters": ["request_id"],
         }
     },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": _env(Environment.LOG_LEVEL)},
     "loggers": {"django.security": {"level": "WARNING"}},
 }
 

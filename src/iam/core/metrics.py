@@ -16,9 +16,8 @@ import hmac
 import ipaddress
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -30,6 +29,7 @@ from prometheus_client import (
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
+from iam.core.conf import iam_settings
 from iam.core.http import client_ip
 
 LOGINS = Counter("iam_logins_total", "Sign-ins that issued tokens.", ["amr"])
@@ -94,9 +94,9 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 
 
 def _allowed(request: HttpRequest) -> bool:
-    if not settings.IAM_METRICS_ENABLED:
+    if not iam_settings.metrics_enabled:
         return False
-    token = settings.IAM_METRICS_TOKEN
+    token = iam_settings.metrics_token
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if token and header.startswith("Bearer "):
         return hmac.compare_digest(header[7:].strip().encode(), token.encode())
@@ -110,11 +110,11 @@ def _allowed(request: HttpRequest) -> bool:
 def metrics_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """``IAM_METRICS_ALLOWED_IPS`` parsed; entries that do not parse allow nothing (system check
     ``iam.E010`` reports them at startup)."""
-    return metrics_networks_parse(settings.IAM_METRICS_ALLOWED_IPS)[0]
+    return metrics_networks_parse(iam_settings.metrics_allowed_ips)[0]
 
 
 def metrics_networks_parse(
-    entries: list[str],
+    entries: Iterable[str],
 ) -> tuple[list[ipaddress.IPv4Network | ipaddress.IPv6Network], list[str]]:
     """``(the networks, the entries that are not an address or network)``."""
     networks, invalid = [], []
