@@ -75,3 +75,14 @@ def test_bad_cursor_and_no_credentials(api: Any, tokens: dict) -> None:
     assert bad.status_code == 404
     assert bad.json()["code"] == "not_found"
     assert api.get("/api/auth/security-log/").status_code == 401
+
+
+def test_an_unknown_event_type_is_refused(user: User) -> None:
+    """The column holds no choices (a new type needs no migration): audit_record checks the
+    type against AuditEventType instead, and writes nothing for anything else."""
+    from iam.audit.models import AuditEvent
+
+    before = AuditEvent.objects.count()
+    with pytest.raises(ValueError, match="Unknown audit event type"):
+        audit_record(event="user:nothing:happened", user_id=user.pk)  # type: ignore[arg-type]
+    assert AuditEvent.objects.count() == before

@@ -295,8 +295,10 @@ class Environment:
         "CORS_ALLOWED_ORIGINS",
         [],
         "comma-separated origins of browser apps on other origins "
-        "(`https://app.example.com`); they may call the API with cookies and are trusted for "
-        "CSRF. Never `*`.",
+        "(`https://app.example.com`); they may call the API with cookies, read the "
+        "`X-CSRFToken` response header, and are trusted for CSRF. Never `*` (`iam.E009`); "
+        "`http://` origins are a warning with `DEBUG` off (`iam.W003`). Cookies work only for "
+        "apps on the IAM's own site (see the SPA recipe above).",
     )
     CSRF_TRUSTED_ORIGINS = StrList(
         "CSRF_TRUSTED_ORIGINS",
@@ -455,7 +457,13 @@ class IAMSettings:
         "IAM_REFRESH_COOKIE_NAME", "refresh_token", "the refresh cookie's name."
     )
     refresh_cookie_path = Str("IAM_REFRESH_COOKIE_PATH", "/api/auth/", "the refresh cookie's path.")
-    cookie_domain = OptionalStr("IAM_COOKIE_DOMAIN", "", "both cookies' domain.")
+    cookie_domain = OptionalStr(
+        "IAM_COOKIE_DOMAIN", "",
+        "scope of the token cookies: unset, they belong to the IAM's host; `example.com` shares "
+        "them with every host of the domain (it must cover the IAM's host, `iam.E011`). The "
+        "`csrftoken` cookie stays on the IAM's host either way (apps read the token from the "
+        "`X-CSRFToken` header).",
+    )  # fmt: skip
     # --- keys -------------------------------------------------------------------------------
     key_encryption_keys = StrList(
         "IAM_KEY_ENCRYPTION_KEYS", [],
