@@ -99,6 +99,16 @@ def tokens(api: APIClient, user: User, login: Callable[..., Any]) -> dict[str, A
     return response.json()
 
 
+def bearer(access: str) -> dict[str, str]:
+    """Request headers that present ``access`` as a bearer token."""
+    return {"HTTP_AUTHORIZATION": f"Bearer {access}"}
+
+
+def me(api: APIClient, access: str) -> Any:
+    """``GET /api/auth/me/`` with ``access``."""
+    return api.get("/api/auth/me/", **bearer(access))
+
+
 def csrf_headers(client: APIClient) -> dict[str, str]:
     """What a same-origin SPA sends: the CSRF cookie's value in the header."""
     client.get("/api/auth/csrf/")

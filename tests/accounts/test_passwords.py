@@ -9,7 +9,7 @@ from django.utils import timezone
 from iam.accounts.models import User
 from iam.audit.models import AuditEvent
 from iam.sessions.models import DeviceSession
-from tests.conftest import PASSWORD, csrf_headers, link_token
+from tests.conftest import PASSWORD, bearer, csrf_headers, link_token
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +26,6 @@ def confirm(api, token, password=NEW_PASSWORD):
         {"token": token, "password": password},
         format="json",
     )
-
-
-def bearer(token):
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
 def test_reset_answers_202_for_any_address_and_mails_only_accounts(api, user, outbox):

@@ -7,13 +7,9 @@ import pytest
 from iam.accounts.models import User
 from iam.audit.models import AuditEvent
 from iam.sessions.models import DeviceSession
-from tests.conftest import PASSWORD, csrf_headers, link_token
+from tests.conftest import PASSWORD, bearer, csrf_headers, link_token
 
 pytestmark = pytest.mark.django_db
-
-
-def bearer(token):
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
 @pytest.fixture

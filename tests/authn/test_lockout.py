@@ -14,10 +14,11 @@ from iam.accounts.models import User
 from iam.audit.events import AuditEventType
 from iam.audit.models import AuditEvent
 from iam.core.lockout import LockoutPolicy
+from tests.authn.conftest import WRONG
+from tests.authn.conftest import password_login as _login
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
-WRONG = "definitely not the password"
 
 
 @pytest.fixture(autouse=True)
@@ -39,15 +40,6 @@ def _loose_rate_limits(settings: Any) -> None:
 def clock() -> Any:
     with time_machine.travel(timezone.now(), tick=False) as traveller:
         yield traveller
-
-
-def _login(api: Any, email: str = "alice@example.com", password: str = WRONG, **kw: Any) -> Any:
-    return api.post(
-        "/api/auth/login/",
-        {"email": email, "password": password, "transport": "body"},
-        format="json",
-        **kw,
-    )
 
 
 def test_delays_double_and_are_capped() -> None:

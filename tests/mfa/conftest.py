@@ -14,6 +14,7 @@ import time_machine
 from rest_framework.test import APIClient
 
 from iam.accounts.models import User
+from tests.conftest import bearer
 
 STEP = 30
 
@@ -39,10 +40,6 @@ def clock() -> Iterator[Clock]:
     start = datetime.fromtimestamp(now - now % STEP + STEP + STEP / 2, UTC)
     with time_machine.travel(start, tick=False) as traveller:
         yield Clock(traveller)
-
-
-def bearer(access: str) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {access}"}
 
 
 @dataclass
@@ -112,3 +109,13 @@ def _login_limits_out_of_the_way(settings: Any) -> None:
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**rates, **lifted},
     }
+
+
+def complete_mfa(api: Any, mfa_token: Any, code: Any) -> Any:
+    """The second step of a login."""
+    return api.post("/api/auth/login/mfa/", {"mfa_token": mfa_token, "code": code}, format="json")
+
+
+def wrong_code(code: str) -> str:
+    """A six-digit code that is not ``code``."""
+    return str((int(code) + 1) % 1_000_000).zfill(6)

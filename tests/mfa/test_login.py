@@ -13,16 +13,10 @@ from iam.sessions.models import DeviceSession
 from iam.tokens.verification import access_token_validate
 from tests.conftest import PASSWORD
 from tests.mfa.conftest import Clock, Enrolled, bearer
+from tests.mfa.conftest import complete_mfa as _complete
+from tests.mfa.conftest import wrong_code as _wrong
 
 pytestmark = pytest.mark.django_db
-
-
-def _complete(api: Any, mfa_token: str, code: str) -> Any:
-    return api.post("/api/auth/login/mfa/", {"mfa_token": mfa_token, "code": code}, format="json")
-
-
-def _wrong(code: str) -> str:
-    return str((int(code) + 1) % 1_000_000).zfill(6)
 
 
 def test_password_step_asks_for_the_second_factor_and_issues_nothing(

@@ -15,7 +15,7 @@ from iam.audit.models import AuditEvent
 from iam.core.devices import _describe, device_describe
 from iam.sessions.models import DeviceSession
 from iam.sessions.selectors import SESSIONS_LIST_MAX
-from tests.conftest import PASSWORD, csrf_headers
+from tests.conftest import PASSWORD, bearer, csrf_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -30,10 +30,6 @@ IPHONE = (
 )
 SESSIONS = "/api/auth/sessions/"
 LOGOUT_ALL = "/api/auth/logout-all/"
-
-
-def bearer(access: str) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {access}"}
 
 
 def sign_in(api, login, agent: str, **extra) -> dict:

@@ -10,6 +10,7 @@ from iam.audit.models import AuditEvent
 from iam.sessions import auth_state
 from iam.sessions.models import DeviceSession
 from iam.sessions.services import session_revoke
+from tests.conftest import me
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("shared_state_cache")]
 
@@ -19,10 +20,6 @@ def shared_state_cache():
     # One process in tests, so local memory stands in for the shared cache here.
     with override_settings(IAM_AUTH_STATE_CACHE="on"):
         yield
-
-
-def me(api, access):
-    return api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {access}")
 
 
 def test_auto_mode_uses_only_a_shared_cache():

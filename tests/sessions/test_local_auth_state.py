@@ -12,15 +12,12 @@ from django.core.cache import cache
 from iam.sessions import auth_state
 from iam.sessions.auth_state import CHANNEL, local_state
 from iam.sessions.models import DeviceSession
+from tests.conftest import me
 
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL)"),
 ]
-
-
-def me(api, access):
-    return api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {access}")
 
 
 @pytest.fixture

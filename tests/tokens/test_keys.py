@@ -20,13 +20,10 @@ from iam.tokens.services import (
     signing_key_revoke,
     signing_keys_rotate,
 )
+from tests.conftest import me
 
 pytestmark = pytest.mark.django_db
 State = SigningKey.State
-
-
-def me(api, access):
-    return api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {access}")
 
 
 def test_first_rotation_bootstraps_an_active_and_a_next_key(db):

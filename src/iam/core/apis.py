@@ -21,7 +21,7 @@ from iam.core.throttles import AnonThrottle
 NO_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
 
 
-class FirstRefusalThrottling:
+class FirstRefusalThrottling(APIView):
     """Throttles are checked in order and the first refusal answers: a request refused by a
     per-IP limit does not go on to create per-account counters (which would let a flood of new
     identifiers fill the store)."""
@@ -29,10 +29,10 @@ class FirstRefusalThrottling:
     def check_throttles(self, request: Request) -> None:
         for throttle in self.get_throttles():
             if not throttle.allow_request(request, self):
-                self.throttled(request, throttle.wait())
+                self.throttled(request, throttle.wait() or 0.0)
 
 
-class NoStoreAPIView(FirstRefusalThrottling, APIView):
+class NoStoreAPIView(FirstRefusalThrottling):
     """Responses carry ``Cache-Control: no-store`` (every auth and account response).
 
     A constant header, not ``add_never_cache_headers``: that parses and merges header values and
@@ -40,17 +40,17 @@ class NoStoreAPIView(FirstRefusalThrottling, APIView):
     """
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        method = request.method.lower()
+        method = (request.method or "").lower()
         if method not in self.http_method_names or not hasattr(self, method):
             # A method the endpoint does not have: 405 before authentication, limits or any
             # other work of the view (no allowance is spent, nothing is looked up).
             self.format_kwarg = self.get_format_suffix(**kwargs)
-            raise MethodNotAllowed(request.method)
+            raise MethodNotAllowed(request.method or "")
         super().initial(request, *args, **kwargs)
 
     def finalize_response(
-        self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
-    ) -> HttpResponse:
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
         response["Cache-Control"] = NO_STORE
         return response

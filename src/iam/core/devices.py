@@ -52,7 +52,9 @@ class DeviceSerializer(serializers.Serializer):
     browser = serializers.CharField(help_text='"Firefox 128"; "Other" when not recognised')
     os = serializers.CharField(help_text='"Ubuntu", "Windows 10", "iOS 17.5"; or "Other"')
     device = serializers.CharField(help_text='"iPhone", "Pixel 8"; "Other" for most computers')
-    label = serializers.CharField(help_text='"Firefox 128 on Ubuntu"; "Unknown device"')
+    label = serializers.CharField(  # type: ignore[assignment]  # a field, not Field.label
+        help_text='"Firefox 128 on Ubuntu"; "Unknown device"'
+    )
 
     def to_representation(self, instance: str) -> dict[str, Any]:
         return device_describe(instance)

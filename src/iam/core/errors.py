@@ -60,13 +60,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         body: dict[str, Any] = {"detail": exc.detail, "code": exc.code}
         if exc.fields:
             body["fields"] = exc.fields
-        response = Response(body, status=exc.status_code)
+        answer = Response(body, status=exc.status_code)
         if exc.status_code == 401:
-            response["WWW-Authenticate"] = 'Bearer realm="api"'
+            answer["WWW-Authenticate"] = 'Bearer realm="api"'
         if isinstance(exc, Throttled):
-            response["Retry-After"] = str(exc.retry_after)
+            answer["Retry-After"] = str(exc.retry_after)
             metrics_throttled(_view_name(context))
-        return response
+        return answer
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -39,7 +39,7 @@ class RequestIdMiddleware:
             request_id = incoming
         else:
             request_id = uuid.uuid4().hex
-        request.request_id = request_id
+        request.request_id = request_id  # type: ignore[attr-defined]
         token = _request_id.set(request_id)
         try:
             response = self.get_response(request)

@@ -90,7 +90,7 @@ def mail_render(*, template: str, context: dict[str, Any], to: str) -> EmailMult
     message = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string(f"{base}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=str(settings.DEFAULT_FROM_EMAIL),
         to=[to],
     )
     message.attach_alternative(render_to_string(f"{base}.html", context), "text/html")

@@ -31,10 +31,14 @@ class LiveRateThrottle(SimpleRateThrottle):
     by how much of it still lies within the last ``duration`` seconds. Constant cost at any rate,
     one round trip on Redis, and no doubled burst at a window's edge."""
 
-    cache = ratelimit_cache
+    cache = ratelimit_cache  # type: ignore[assignment]  # the cache API the throttles use
+    # set from the rate by SimpleRateThrottle.__init__
+    num_requests: int
+    duration: int
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        rates: dict[str, Any] = api_settings.DEFAULT_THROTTLE_RATES
+        return rates.get(self.scope) if self.scope else None
 
     def get_ident(self, request: Request) -> str:
         """Per-IP limits count the client IP, an IPv6 client by its /64 (never DRF's raw

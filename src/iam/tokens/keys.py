@@ -93,8 +93,10 @@ def _load(previous: KeyRing) -> KeyRing:
             if previous.signing_kid == row.kid and previous.signing_key is not None:
                 signing_key = previous.signing_key
             else:
-                pem = crypto.decrypt(row.private_key_encrypted)
-                signing_key = serialization.load_pem_private_key(pem, password=None)
+                pem = crypto.decrypt(bytes(row.private_key_encrypted))
+                loaded = serialization.load_pem_private_key(pem, password=None)
+                assert isinstance(loaded, rsa.RSAPrivateKey)  # keys are made RSA (services)
+                signing_key = loaded
     body = json.dumps({"keys": jwks}, separators=(",", ":")).encode()
     return KeyRing(signing_kid, signing_key, verifying, body)
 

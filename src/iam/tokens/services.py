@@ -129,6 +129,7 @@ def _rotate(*, force: bool, now: datetime) -> RotationReport:
         active.save(update_fields=["state", "retired_at", "publish_until"])
         report.retired = active.kid
     if promote:
+        assert upcoming is not None  # promote says so
         upcoming.state = State.ACTIVE
         upcoming.activated_at = now
         upcoming.save(update_fields=["state", "activated_at"])

@@ -30,16 +30,17 @@ class IAMToken(Token):
     audience: str
 
     @property
-    def token_backend(self) -> KeyedTokenBackend:  # type: ignore[override]
+    def token_backend(self) -> KeyedTokenBackend:
         return token_backend(self.typ, self.audience)
 
     @classmethod
     def from_validated(cls, raw: str, payload: dict[str, Any]) -> Self:
         """Wrap claims that were already validated (cached) without decoding again."""
         token = cls.__new__(cls)
-        token.token = raw
+        # SimpleJWT's annotations say Token and datetime; it stores the raw string and None
+        token.token = raw  # type: ignore[assignment]
         token.payload = payload
-        token.current_time = None
+        token.current_time = None  # type: ignore[assignment]
         return token
 
 
@@ -54,7 +55,7 @@ class AccessToken(IAMToken):
         return iam_settings.access_lifetime
 
     @property
-    def audience(self) -> str:
+    def audience(self) -> str:  # type: ignore[override]  # per use, never frozen
         return iam_settings.audience
 
 
@@ -69,7 +70,7 @@ class RefreshToken(IAMToken):
         return iam_settings.refresh_lifetime
 
     @property
-    def audience(self) -> str:
+    def audience(self) -> str:  # type: ignore[override]  # per use, never frozen
         return iam_settings.issuer
 
 
@@ -84,7 +85,7 @@ class ServiceAccessToken(AccessToken):
         self, token: str | None = None, verify: bool = True, *, audience: str | None = None
     ) -> None:
         self._audience = audience
-        super().__init__(token, verify)
+        super().__init__(token, verify)  # type: ignore[arg-type]  # SimpleJWT takes the string
 
     @property
     def audience(self) -> str | None:  # type: ignore[override]

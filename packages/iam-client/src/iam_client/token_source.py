@@ -129,6 +129,7 @@ class ClientCredentials:
         if self.scope:
             data["scope"] = self.scope
         headers = {"Authorization": self._authorization}
+        body: Any  # whatever JSON the endpoint answered
         try:
             if self._http_post is not None:
                 status, body = self._http_post(self.token_url, data, headers)
@@ -155,7 +156,8 @@ class ClientCredentials:
             or not access_token
             or not isinstance(token_type, str)
             or token_type.lower() != "bearer"
-            or type(expires_in) not in (int, float)
+            or isinstance(expires_in, bool)
+            or not isinstance(expires_in, int | float)
             or not expires_in > 0
         ):
             raise TokenRequestError("invalid_response", "Malformed token response.", status)

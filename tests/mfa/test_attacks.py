@@ -22,6 +22,8 @@ from iam.mfa.models import TotpDevice
 from iam.tokens.verification import access_token_validate
 from tests.conftest import PASSWORD
 from tests.mfa.conftest import Clock, Enrolled, bearer
+from tests.mfa.conftest import complete_mfa as _complete
+from tests.mfa.conftest import wrong_code as _wrong
 
 pytestmark = pytest.mark.django_db
 
@@ -38,16 +40,6 @@ def many_logins(settings: Any) -> None:
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**rates, **lifted},
     }
-
-
-def _complete(client: Any, mfa_token: Any, code: Any) -> Any:
-    return client.post(
-        "/api/auth/login/mfa/", {"mfa_token": mfa_token, "code": code}, format="json"
-    )
-
-
-def _wrong(code: str) -> str:
-    return str((int(code) + 1) % 1_000_000).zfill(6)
 
 
 def _admin_login(client: Client, email: str, password: str = PASSWORD, code: str = "") -> Any:

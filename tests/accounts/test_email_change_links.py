@@ -8,13 +8,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from tests.conftest import PASSWORD, link_token
+from tests.conftest import PASSWORD, bearer, link_token
 
 pytestmark = pytest.mark.django_db
-
-
-def bearer(token):
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
 def test_asking_again_for_the_pending_address_mails_a_new_link(api, user, login, outbox):

@@ -5,17 +5,13 @@ from __future__ import annotations
 import pytest
 
 from iam.accounts.models import User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, bearer
 
 pytestmark = pytest.mark.django_db
 
 # 222 characters, a valid address for the serializer (max_length=254); normalize_email()
 # lower-cases the domain and U+0130 lower-cases to two code points, so it becomes 432.
 GROWS_WHEN_NORMALISED = "a@" + ("\u0130" * 30 + ".") * 7 + "com"
-
-
-def bearer(token):
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
 def test_register_with_an_address_that_grows_when_normalised_is_not_a_500(api, keys, outbox):

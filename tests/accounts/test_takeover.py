@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PASSWORD, link_token
+from tests.conftest import PASSWORD, bearer, link_token
 
 pytestmark = pytest.mark.django_db
 
 SQUATTER = "squatter chose this passphrase"
 VICTIM = "victim chose this passphrase"
-
-
-def bearer(token):
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
 def test_a_squatters_password_does_not_survive_the_victims_verification(api, keys, outbox, login):

@@ -8,16 +8,12 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, bearer
 
 pytestmark = pytest.mark.django_db
 
 STRANGER = {"REMOTE_ADDR": "203.0.113.66"}
 OWNER = {"REMOTE_ADDR": "198.51.100.7"}
-
-
-def bearer(token):
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
 def test_a_stranger_cannot_keep_me_from_resetting_my_password(api, user, outbox):

@@ -7,15 +7,11 @@ from django_tasks_db.models import DBTaskResult
 
 from iam.accounts.link_tokens import LinkPurpose, link_token_make
 from iam.accounts.models import User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, bearer
 
 pytestmark = pytest.mark.django_db
 
 DATABASE_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
-
-
-def bearer(token):
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
 def test_deletion_leaves_no_address_in_the_mail_queue(api, user, tokens, settings):

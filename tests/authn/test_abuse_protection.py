@@ -24,10 +24,10 @@ from django.utils import timezone
 from iam.accounts.models import User
 from iam.authn.throttles import LoginIPThrottle
 from iam.core.ratelimit import ratelimit_cache
+from tests.authn.conftest import password_login as _login
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
-WRONG = "definitely not the password"
 OPERATOR_BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5"
 
 
@@ -36,15 +36,6 @@ def _rates(settings: Any, **rates: str) -> None:
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **rates},
     }
-
-
-def _login(api: Any, email: str = "alice@example.com", password: str = WRONG, **kw: Any) -> Any:
-    return api.post(
-        "/api/auth/login/",
-        {"email": email, "password": password, "transport": "body"},
-        format="json",
-        **kw,
-    )
 
 
 def _bearer(access: str) -> dict[str, str]:
