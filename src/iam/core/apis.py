@@ -4,7 +4,6 @@ from typing import Any
 from django.contrib.auth.base_user import BaseUserManager
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import MethodNotAllowed

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -19,13 +20,23 @@ from iam.sessions.selectors import (
     session_live_get_for_user,
     sessions_live_for_user,
 )
-from iam.sessions.services import session_revoke_by_user, sessions_revoke_for_user
+from iam.sessions.services import TokenUser, session_revoke_by_user, sessions_revoke_for_user
 from iam.sessions.tenants import session_switch_tenant
 from iam.sessions.transport import TokenResponse, clear_token_cookies, token_response
 
 NOT_AUTHENTICATED = OpenApiResponse(ERROR, description="not_authenticated, token_not_valid")
 CSRF_FAILED = OpenApiResponse(ERROR, description="csrf_failed (cookie-authenticated requests)")
 NOT_PROPAGATED = OpenApiResponse(ERROR, description="revocation_not_propagated; retry")
+
+
+def _user(request: Request) -> TokenUser:
+    """The signed-in user (every view here requires authentication)."""
+    return cast(TokenUser, request.user)
+
+
+def _claims(request: Request) -> Mapping[str, Any]:
+    """The claims of the access token the request was authenticated with."""
+    return cast(Mapping[str, Any], request.auth)
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -63,8 +74,8 @@ class SessionListApi(NoStoreAPIView):
         summary=f"My live sessions, most recently used first (at most {SESSIONS_LIST_MAX})",
     )
     def get(self, request: Request) -> Response:
-        sessions = sessions_live_for_user(user_id=request.user.pk)[:SESSIONS_LIST_MAX]
-        context = {"current_sid": str(request.auth["sid"])}
+        sessions = sessions_live_for_user(user_id=_user(request).pk)[:SESSIONS_LIST_MAX]
+        context = {"current_sid": str(_claims(request)["sid"])}
         return Response(self.SessionOutput(sessions, many=True, context=context).data)
 
 
@@ -85,12 +96,12 @@ class SessionRevokeApi(NoStoreAPIView):
         summary="End one of my sessions (clears the cookies when it is this one)",
     )
     def delete(self, request: Request, session_id: str) -> Response:
-        session = session_live_get_for_user(user_id=request.user.pk, session_id=session_id)
+        session = session_live_get_for_user(user_id=_user(request).pk, session_id=session_id)
         if session is None:
             raise exceptions.NotFound()
         session_revoke_by_user(session=session, client=client_info(request))
         response = Response(status=status.HTTP_204_NO_CONTENT)
-        if str(session.pk) == str(request.auth["sid"]):
+        if str(session.pk) == str(_claims(request)["sid"]):
             clear_token_cookies(response)
         return response
 
@@ -124,10 +135,10 @@ class LogoutAllApi(NoStoreAPIView):
         data.is_valid(raise_exception=True)
         keep_current = data.validated_data["keep_current"]
         revoked = sessions_revoke_for_user(
-            user_id=request.user.pk,
+            user_id=_user(request).pk,
             reason=RevokeReason.USER,
             client=client_info(request),
-            keep_session_id=request.auth["sid"] if keep_current else None,
+            keep_session_id=_claims(request)["sid"] if keep_current else None,
         )
         response = Response(self.LogoutAllOutput({"revoked": revoked}).data)
         if not keep_current:
@@ -157,8 +168,8 @@ class TenantSwitchApi(NoStoreAPIView):
         data = self.TenantSwitchInput(data=request.data)
         data.is_valid(raise_exception=True)
         issued = session_switch_tenant(
-            user=request.user,
-            session_id=request.auth["sid"],
+            user=_user(request),
+            session_id=_claims(request)["sid"],
             slug=data.validated_data["tenant"],
             client=client_info(request),
         )

@@ -9,12 +9,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Field, Q
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 
@@ -119,7 +119,7 @@ def session_open(
     now = timezone.now()
     expires_at = now + iam_settings.session_absolute_lifetime
     return DeviceSession.objects.create(
-        user=user,
+        user=cast(Any, user),  # the model of settings.AUTH_USER_MODEL
         tenant_id=tenant_id,
         transport=transport,
         amr=amr,
@@ -182,7 +182,8 @@ def _rotate_in_one_statement(
     user_model = get_user_model()
     s_cols = ", ".join(f's."{c}" AS "s_{c}"' for c in _SESSION_COLUMNS)
     u_cols = ", ".join(
-        f'u."{user_model._meta.get_field(c).column}" AS "u_{c}"' for c in user_columns()
+        f'u."{cast(Field, user_model._meta.get_field(c)).column}" AS "u_{c}"'
+        for c in user_columns()
     )
     sql = f"""
         WITH rotated AS (
@@ -204,7 +205,7 @@ def _rotate_in_one_statement(
         )
         SELECT * FROM rotated
     """  # noqa: S608  identifiers come from model metadata, values are parameters
-    params = {
+    params: dict[str, Any] = {
         "new": new_jti,
         "old": jti,
         "now": now,
@@ -225,7 +226,11 @@ def _rotate_in_one_statement(
     amr_index = _SESSION_COLUMNS.index("amr")
     amr_field = DeviceSession._meta.get_field("amr")
     # from_db() runs no field converters: jsonb arrives as text from Django's psycopg loaders
-    values[amr_index] = amr_field.from_db_value(values[amr_index], None, connection)
+    values[amr_index] = amr_field.from_db_value(
+        values[amr_index],
+        None,  # type: ignore[arg-type]  # no expression: a raw column
+        connection,
+    )
     session = DeviceSession.from_db(connection.alias, _SESSION_COLUMNS, values)
     session.user = user_model.from_db(connection.alias, user_columns(), row[split:])
     audit_logged(AuditEventType.TOKEN_REFRESHED, user_id=session.user_id, session_id=session.pk)
@@ -244,7 +249,7 @@ def session_rotate(
     """
     if token is None:  # else the caller already verified this very token
         try:
-            token = RefreshToken(raw_refresh)
+            token = RefreshToken(raw_refresh)  # type: ignore[arg-type]  # SimpleJWT takes str
         except TokenError as exc:
             raise TokenInvalid() from exc
     jti, sid = token["jti"], token.get("sid")

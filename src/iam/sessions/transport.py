@@ -30,7 +30,7 @@ def token_body(issued: IssuedTokens) -> dict[str, Any]:
 def set_token_cookies(response: HttpResponse, issued: IssuedTokens) -> None:
     """Set the HttpOnly cookies the session's transport calls for."""
     transport = issued.session.transport
-    common = {
+    common: dict[str, Any] = {
         "secure": iam_settings.cookie_secure,
         "httponly": True,
         "samesite": "Lax",
