@@ -108,7 +108,7 @@ def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 id="iam.W003",
             )
         )
-    _, invalid = metrics_networks_parse(getattr(settings, "IAM_METRICS_ALLOWED_IPS", []))
+    _, invalid = metrics_networks_parse(conf.metrics_allowed_ips)
     errors.extend(
         Error(f"IAM_METRICS_ALLOWED_IPS: {entry!r} is not an address or network.", id="iam.E010")
         for entry in invalid
