@@ -2,7 +2,7 @@
 PORT ?= 8000
 VENV := .venv/bin
 
-.PHONY: setup run worker test test-browser test-client fuzz lint format bench
+.PHONY: setup run worker demo-idp test test-browser test-client fuzz lint format bench
 
 setup:
 	@./scripts/bootstrap.sh
@@ -10,11 +10,28 @@ setup:
 ## Set up everything and run the IAM on the embedded default (SQLite, dev keys, 127.0.0.1:$(PORT)).
 ## Mails are sent in-process (IAM_TASKS_BACKEND=immediate) so that one process is enough.
 ## The issuer (and every published URL) follows PORT unless IAM_ISSUER is set.
+## While `make demo-idp` runs, it leaves var/social-demo.env: make run then offers its provider.
 DEV_ENV := DEBUG=true IAM_COOKIE_SECURE=false IAM_TASKS_BACKEND=$${IAM_TASKS_BACKEND:-immediate} \
-	IAM_ISSUER=$${IAM_ISSUER:-http://127.0.0.1:$(PORT)}
+	IAM_ISSUER=$${IAM_ISSUER:-http://127.0.0.1:$(PORT)} $(shell cat var/social-demo.env 2>/dev/null)
 run: setup
 	$(DEV_ENV) $(VENV)/python manage.py migrate --noinput
 	$(DEV_ENV) $(VENV)/python manage.py runserver 127.0.0.1:$(PORT)
+
+## Try social sign-in locally: a test OpenID provider (tests/social/provider, Node.js) with two
+## users on 127.0.0.1:$(DEMO_IDP_PORT), no passwords. Start it, then `make run` (in another
+## terminal) offers "Demo OpenID provider" on its sign-in page. Never for production.
+DEMO_IDP_PORT ?= 9400
+DEMO_IDP_SECRET := iam-demo-secret-for-local-use-only
+demo-idp:
+	cd tests/social/provider && npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p var
+	@echo "IAM_SOCIAL_OIDC_PROVIDERS=demo IAM_SOCIAL_OIDC_DEMO_ISSUER=http://127.0.0.1:$(DEMO_IDP_PORT)" \
+		"IAM_SOCIAL_OIDC_DEMO_CLIENT_ID=iam-demo IAM_SOCIAL_OIDC_DEMO_CLIENT_SECRET=$(DEMO_IDP_SECRET)" \
+		"IAM_SOCIAL_OIDC_DEMO_DISPLAY_NAME='Demo OpenID provider'" > var/social-demo.env
+	@echo "demo provider on http://127.0.0.1:$(DEMO_IDP_PORT); now run 'make run' (PORT=$(PORT))"
+	trap 'rm -f var/social-demo.env' EXIT INT TERM; \
+		IAM_URL=http://127.0.0.1:$(PORT) DEMO_IDP_PORT=$(DEMO_IDP_PORT) \
+		DEMO_IDP_CLIENT_SECRET=$(DEMO_IDP_SECRET) node tests/social/provider/server.mjs --demo
 
 ## The mail worker, for a dev setup with IAM_TASKS_BACKEND=database (production runs db_worker).
 worker: setup

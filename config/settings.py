@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "iam.tenancy",
     "iam.oauth",
     "iam.mfa",
+    "iam.social",
     "django_tasks_db",
 ]
 
@@ -354,6 +355,8 @@ _iam = {
 }
 _iam["IAM_MFA_TOTP_ISSUER"] = _iam["IAM_MFA_TOTP_ISSUER"] or _iam["IAM_PRODUCT_NAME"]
 globals().update(_iam)
+# Social sign-in providers (iam.social): built from the IAM_SOCIAL_* variables.
+IAM_SOCIAL_PROVIDERS = _env(IAMSettings.social_providers)
 IAM_DEV_MODE = DEBUG  # auto-creates the first signing key; never on in production
 
 # --- logging --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from iam.tokens import views as token_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/auth/social/", include("iam.social.urls")),
     path("api/auth/", include("iam.authn.urls")),
     path("api/token/", include(compat_urlpatterns)),
     path("api/", include("iam.tenancy.urls")),

@@ -42,6 +42,8 @@ class MailKind(StrEnum):
     MFA_RESET = "mfa_reset"
     BACKUP_CODES_REGENERATED = "backup_codes_regenerated"
     NEW_SIGN_IN = "new_sign_in"  # a sign-in from a device not seen before (ref: the session)
+    SOCIAL_LINKED = "social_linked"  # an identity provider's account can now sign in
+    SOCIAL_UNLINKED = "social_unlinked"
 
 
 # The MFA notices share one template; the sentence says what changed.
@@ -50,6 +52,14 @@ _MFA_CHANGES = {
     MailKind.MFA_DISABLED: "two-factor authentication was turned off",
     MailKind.MFA_RESET: "two-factor authentication was turned off by an administrator",
     MailKind.BACKUP_CODES_REGENERATED: "new backup codes were made (the old ones no longer work)",
+}
+
+# Linked identities are ways to sign in, like the password: one template for both changes.
+_SIGN_IN_METHOD_CHANGES = {
+    MailKind.SOCIAL_LINKED: "an account at an identity provider (such as Google or GitHub) was "
+    "linked to it and can now sign you in",
+    MailKind.SOCIAL_UNLINKED: "an account at an identity provider was unlinked from it and can "
+    "no longer sign you in",
 }
 
 
@@ -131,6 +141,8 @@ def account_mail_build(
     template = kind.value
     if kind in _MFA_CHANGES:
         template, context["change"] = "mfa_changed", _MFA_CHANGES[kind]
+    if kind in _SIGN_IN_METHOD_CHANGES:
+        template, context["change"] = "sign_in_methods_changed", _SIGN_IN_METHOD_CHANGES[kind]
     return mail_render(template=template, context=context, to=_recipient(kind, user, to))
 
 
@@ -147,11 +159,12 @@ def build_account_mail(*, ref: str, to: str | None, variant: str) -> BuiltMail |
 
 
 def security_notice_enqueue(*, kind: MailKind, user: User) -> None:
-    """Tell the user that their password or second factor changed (``IAM_NOTIFY_PASSWORD_CHANGE``,
-    ``IAM_NOTIFY_MFA_CHANGE``), so a change they did not make does not go unnoticed."""
+    """Tell the user that their password, linked identities or second factor changed
+    (``IAM_NOTIFY_PASSWORD_CHANGE`` for the ways to sign in, ``IAM_NOTIFY_MFA_CHANGE``), so a
+    change they did not make does not go unnoticed."""
     wanted = (
         iam_settings.notify_password_change
-        if kind is MailKind.PASSWORD_CHANGED
+        if kind is MailKind.PASSWORD_CHANGED or kind in _SIGN_IN_METHOD_CHANGES
         else iam_settings.notify_mfa_change
     )
     if wanted and user.email:

@@ -52,3 +52,8 @@ class AuditEventType(StrEnum):
     # abuse protection
     LOGIN_LOCKED = "user:login:locked"
     LOGIN_UNLOCKED = "user:login:unlocked"
+    # social sign-in
+    SOCIAL_LINKED = "user:social:linked"
+    SOCIAL_UNLINKED = "user:social:unlinked"
+    SOCIAL_LINK_REQUIRED = "user:social:link_required"
+    SOCIAL_REFUSED = "user:social:refused"

@@ -15,6 +15,7 @@ USER_VISIBLE_DATA = frozenset(
     {
         "reason", "transport", "amr", "tenant", "scope", "delay", "failures", "purpose",
         "remaining", "mfa_method", "fields", "role", "previous", "method", "client_id",
+        "provider",
     }
 )  # fmt: skip
 

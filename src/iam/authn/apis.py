@@ -14,6 +14,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import exceptions, serializers, status
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import TokenError
@@ -30,7 +31,8 @@ from iam.authn.throttles import (
     refresh_token_verified,
 )
 from iam.core.apis import ERROR, PASSWORD_MAX, PublicAuthAPIView
-from iam.core.exceptions import IAMError, TokenInvalid
+from iam.core.conf import iam_settings
+from iam.core.exceptions import IAMError, MfaTokenInvalid, TokenInvalid
 from iam.core.http import client_info
 from iam.core.throttles import AnonThrottle
 from iam.mfa.challenge import MfaChallengeStarted
@@ -38,6 +40,7 @@ from iam.sessions.auth_state import session_user_for_access
 from iam.sessions.models import Transport
 from iam.sessions.services import IssuedTokens, session_logout, session_rotate
 from iam.sessions.transport import (
+    MFA_PENDING_COOKIE,
     TokenResponse,
     clear_token_cookies,
     refresh_cookie,
@@ -163,7 +166,11 @@ class LoginMfaApi(PublicAuthAPIView):
     (``IAM_THROTTLE_MFA_CODE``) and per ``mfa_token`` (``IAM_MFA_TOKEN_MAX_ATTEMPTS``)."""
 
     class LoginMfaInput(serializers.Serializer):
-        mfa_token = serializers.CharField(max_length=256)
+        mfa_token = serializers.CharField(
+            max_length=256,
+            required=False,
+            help_text="else the `mfa_pending` cookie of a social sign-in (CSRF required)",
+        )
         code = serializers.CharField(max_length=64, help_text="TOTP code or backup code")
 
     @extend_schema(
@@ -181,12 +188,37 @@ class LoginMfaApi(PublicAuthAPIView):
     def post(self, request: Request) -> Response:
         data = self.LoginMfaInput(data=request.data)
         data.is_valid(raise_exception=True)
+        mfa_token = data.validated_data.get("mfa_token")
+        if mfa_token is None:
+            mfa_token = request.COOKIES.get(MFA_PENDING_COOKIE)
+            if not mfa_token:
+                raise serializers.ValidationError(
+                    {"mfa_token": [ErrorDetail("This field is required.", code="required")]}
+                )
+            enforce_csrf(request._request)  # a cookie-borne credential
+            request._request.__dict__["_iam_mfa_cookie"] = True
         issued = login_with_second_factor(
-            mfa_token=data.validated_data["mfa_token"],
+            mfa_token=mfa_token,
             code=data.validated_data["code"],
             client=client_info(request),
         )
         return login_response(request, issued)
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request._request.__dict__.get("_iam_mfa_cookie") and (
+            response.status_code == 200
+            or getattr(response, "data", {}).get("code") == MfaTokenInvalid.code
+        ):
+            response.delete_cookie(
+                MFA_PENDING_COOKIE,
+                path="/api/auth/",
+                domain=iam_settings.cookie_domain,
+                samesite="Strict",
+            )
+        return response
 
 
 class RefreshApi(PublicAuthAPIView):

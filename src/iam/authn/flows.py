@@ -138,12 +138,75 @@ def login_with_password(
         tenant_refused = False
     except NotTenantMember:
         membership, tenant_refused = None, True
-    checked_password = user.password
+    return _first_factor_passed(
+        user=user,
+        transport=transport,
+        client=client,
+        membership=membership,
+        tenant_refused=tenant_refused,
+        unchanged=(user.password, True),
+    )
+
+
+def login_with_identity(
+    *,
+    user: User,
+    provider: str,
+    transport: Transport,
+    client: ClientInfo,
+    tenant_slug: str | None = None,
+    tenant_requested: TenantRef | None = None,
+    tenant_asked: bool = False,
+) -> IssuedTokens | MfaChallengeStarted:
+    """A sign-in at an identity provider (``provider``) for an account it is linked to: then
+    exactly what a password sign-in does after the password (tenant choice, the second step for
+    a user with MFA on, session, notice, audit), with ``amr`` ``["fed"]``. Raises
+    ``InvalidCredentials`` for an account that is (or became) inactive."""
+    if not user.is_active:
+        _fail(reason="inactive", client=client, user=user)
+        raise InvalidCredentials()
+    if iam_settings.require_email_verification and not user.email_verified:
+        _fail(reason="email_not_verified", client=client, user=user)
+        raise EmailNotVerified()
+    try:
+        membership = _tenant_for_login(
+            user=user,
+            tenant_slug=tenant_slug,
+            tenant_requested=tenant_requested,
+            tenant_asked=tenant_asked,
+        )
+        tenant_refused = False
+    except NotTenantMember:
+        membership, tenant_refused = None, True
+    return _first_factor_passed(
+        user=user,
+        transport=transport,
+        client=client,
+        membership=membership,
+        tenant_refused=tenant_refused,
+        provider=provider,
+    )
+
+
+def _first_factor_passed(
+    *,
+    user: User,
+    transport: Transport,
+    client: ClientInfo,
+    membership: Membership | None,
+    tenant_refused: bool,
+    unchanged: tuple[str, bool] | None = None,
+    provider: str = "",
+) -> IssuedTokens | MfaChallengeStarted:
+    """The first factor passed (the password ``unchanged`` names, or a sign-in at ``provider``):
+    under the user's lock, start the second step or open the session."""
     with transaction.atomic():
         # Sign-ins and MFA changes of this user take turns: MFA turned on (or the password
-        # changed) while this request ran is seen here, not slipped past.
+        # changed, or the account deactivated) while this request ran is seen here, not
+        # slipped past.
         current = user_lock(user_id=user.pk)
-        refusal = "changed_meanwhile" if current != (checked_password, True) else None
+        still = current == unchanged if unchanged is not None else bool(current and current[1])
+        refusal = None if still else "changed_meanwhile"
         if refusal is None:
             mfa_on, has_sessions, same_agent = _sign_in_facts(
                 user_id=user.pk, user_agent=client.user_agent
@@ -155,6 +218,7 @@ def login_with_password(
                 tenant_refused=tenant_refused,
                 client=client,
                 mfa_on=mfa_on,
+                provider=provider,
             )
             if challenge is not None:
                 return challenge
@@ -164,8 +228,9 @@ def login_with_password(
                     membership=membership,
                     transport=transport,
                     client=client,
-                    amr=["pwd"],
+                    amr=["fed"] if provider else ["pwd"],
                     device_seen=(has_sessions, same_agent),
+                    provider=provider,
                 )
             refusal = "not_a_member"
     _fail(reason=refusal, client=client, user=user)  # after the block: the audit row stays
@@ -177,7 +242,8 @@ def login_with_password(
 def login_with_second_factor(*, mfa_token: str, code: str, client: ClientInfo) -> IssuedTokens:
     """The second step of a login for a user with MFA on: the code of the pending sign-in
     ``mfa_token`` names, then a session exactly as a password-only login opens (``amr``
-    ``["pwd", "otp"]``; a backup code is a one-time password too)."""
+    ``["pwd", "otp"]``, or ``["fed", "otp"]`` after a sign-in at an identity provider; a backup
+    code is a one-time password too)."""
     passed = mfa_challenge_pass(mfa_token=mfa_token, code=code, client=client)
     if passed.tenant_refused:
         _fail(reason="not_a_member", client=client, user=passed.user)
@@ -193,8 +259,9 @@ def login_with_second_factor(*, mfa_token: str, code: str, client: ClientInfo) -
         membership=membership,
         transport=Transport(passed.transport),
         client=client,
-        amr=["pwd", "otp"],
+        amr=["fed" if passed.provider else "pwd", "otp"],
         method=passed.method,
+        provider=passed.provider,
     )
 
 
@@ -207,6 +274,7 @@ def _login_complete(
     amr: list[str],
     method: str | None = None,
     device_seen: tuple[bool, bool] | None = None,
+    provider: str = "",
 ) -> IssuedTokens:
     """Every factor passed: open the device session and issue its first tokens.
     ``device_seen``: see ``sign_in_notice_enqueue``."""
@@ -231,6 +299,8 @@ def _login_complete(
         }
         if method is not None:
             data["mfa_method"] = method
+        if provider:
+            data["provider"] = provider
         audit_record(
             event=AuditEventType.LOGIN_SUCCEEDED,
             user_id=user.pk,

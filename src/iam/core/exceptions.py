@@ -243,3 +243,92 @@ class RevocationNotPropagated(ServiceUnavailable):
 class SigningKeyUnavailable(ServiceUnavailable):
     code = "signing_key_unavailable"
     default_detail = "No active signing key; an operator must run `manage.py rotate_signing_keys`."
+
+
+# --- social sign-in ---------------------------------------------------------------------------
+
+
+class ProviderNotFound(NotFound):
+    code = "provider_not_found"
+    default_detail = "There is no such sign-in provider."
+
+
+class IdTokenInvalid(AuthenticationFailed):
+    code = "id_token_invalid"
+    default_detail = "The identity provider's ID token is not valid."
+
+
+class SocialStateInvalid(IAMError):
+    code = "social_state_invalid"
+    default_detail = "This sign-in does not match one started in this browser; start again."
+
+
+class SocialCodeInvalid(IAMError):
+    code = "social_code_invalid"
+    default_detail = "The identity provider refused the sign-in code; start again."
+
+
+class SocialCancelled(IAMError):
+    code = "social_cancelled"
+    default_detail = "The sign-in was cancelled at the identity provider."
+
+
+class ProviderError(IAMError):
+    status_code = 502
+    code = "provider_error"
+    default_detail = "The identity provider answered something unusable."
+
+
+class ProviderUnavailable(ServiceUnavailable):
+    code = "provider_unavailable"
+    default_detail = "The identity provider cannot be reached; try again later."
+
+
+class SocialEmailMissing(PermissionDenied):
+    code = "social_email_missing"
+    default_detail = "The identity provider gave no e-mail address."
+
+
+class SocialEmailNotVerified(PermissionDenied):
+    code = "social_email_not_verified"
+    default_detail = "The identity provider does not vouch for this e-mail address."
+
+
+class SocialDomainNotAllowed(PermissionDenied):
+    code = "social_domain_not_allowed"
+    default_detail = "Accounts of this domain cannot sign in here."
+
+
+class SocialAccountDisabled(PermissionDenied):
+    code = "social_account_disabled"
+    default_detail = "This account is disabled."
+
+
+class SocialIdentityInUse(IAMError):
+    status_code = 409
+    code = "social_identity_in_use"
+    default_detail = "This identity is linked to another account."
+
+
+class SocialLinkInvalid(IAMError):
+    code = "social_link_invalid"
+    default_detail = "There is no pending link (it expired, was used or was cancelled)."
+
+
+class SocialLinkMismatch(PermissionDenied):
+    code = "social_link_mismatch"
+    default_detail = "This link is for another account: sign in to the account it names."
+
+
+class ReauthenticationRequired(PermissionDenied):
+    code = "reauthentication_required"
+    default_detail = "Sign in again to do this."
+
+
+class LastSignInMethod(IAMError):
+    status_code = 409
+    code = "last_sign_in_method"
+    default_detail = (
+        "This is the only way left to sign in to the account: set a password or link another "
+        "identity first."
+    )

@@ -215,6 +215,19 @@ class JwtLeeway(Jwt[timedelta]):
         return raw if isinstance(raw, timedelta) else timedelta(seconds=raw or 0)
 
 
+class PerProvider(Setting[str]):
+    """A variable of each generic OpenID Connect provider, ``IAM_SOCIAL_OIDC_<NAME>_<suffix>``
+    (read by ``Environment.social_providers``, once per configured name)."""
+
+    def __init__(self, suffix: str, default: str, doc: str, **kwargs: Any) -> None:
+        super().__init__(f"IAM_SOCIAL_OIDC_<NAME>_{suffix}", default, doc, **kwargs)
+        self.suffix = suffix
+
+    def for_provider(self, env: Env, name: str) -> str:
+        var = f"IAM_SOCIAL_OIDC_{name.upper().replace('-', '_')}_{self.suffix}"
+        return str(env.str(var, default=self.default))
+
+
 def _declared(owner: type) -> Iterator[Setting[Any]]:
     for value in vars(owner).values():
         if isinstance(value, Setting):
@@ -391,9 +404,128 @@ class Environment:
         scope="mfa_code",
     )  # fmt: skip
 
+    # --- social sign-in providers (read into IAM_SOCIAL_PROVIDERS) ---------------------------
+    IAM_SOCIAL_GOOGLE_CLIENT_ID = Str(
+        "IAM_SOCIAL_GOOGLE_CLIENT_ID", "",
+        "Google sign-in (OpenID Connect); offered only with `IAM_SOCIAL_GOOGLE_CLIENT_SECRET`.",
+    )  # fmt: skip
+    IAM_SOCIAL_GOOGLE_CLIENT_SECRET = Str(
+        "IAM_SOCIAL_GOOGLE_CLIENT_SECRET", "", "the Google client's secret."
+    )
+    IAM_SOCIAL_GOOGLE_HOSTED_DOMAINS = StrList(
+        "IAM_SOCIAL_GOOGLE_HOSTED_DOMAINS", [],
+        "Google Workspace domains whose accounts may sign in (the `hd` claim); empty: any "
+        "Google account.",
+        strip=True,
+    )  # fmt: skip
+    IAM_SOCIAL_GOOGLE_AUTO_LINK = Bool(
+        "IAM_SOCIAL_GOOGLE_AUTO_LINK", False,
+        "link a first sign-in to the account with the same address without asking its owner, "
+        "when both sides verified it (also `_GITHUB_`, `_MICROSOFT_`, `_OIDC_<NAME>_`).",
+    )  # fmt: skip
+    IAM_SOCIAL_GITHUB_CLIENT_ID = Str(
+        "IAM_SOCIAL_GITHUB_CLIENT_ID", "",
+        "GitHub sign-in (an OAuth app; its primary verified address, scope `user:email`).",
+    )  # fmt: skip
+    IAM_SOCIAL_GITHUB_CLIENT_SECRET = Str(
+        "IAM_SOCIAL_GITHUB_CLIENT_SECRET", "", "the GitHub OAuth app's secret."
+    )
+    IAM_SOCIAL_GITHUB_AUTO_LINK = Bool("IAM_SOCIAL_GITHUB_AUTO_LINK", False, "as for Google.")
+    IAM_SOCIAL_MICROSOFT_CLIENT_ID = Str(
+        "IAM_SOCIAL_MICROSOFT_CLIENT_ID", "",
+        "Microsoft Entra ID sign-in (OpenID Connect, v2.0 endpoints; addresses count as "
+        "verified only with the optional claim `xms_edov`).",
+    )  # fmt: skip
+    IAM_SOCIAL_MICROSOFT_CLIENT_SECRET = Str(
+        "IAM_SOCIAL_MICROSOFT_CLIENT_SECRET", "", "the Entra app registration's secret."
+    )
+    IAM_SOCIAL_MICROSOFT_TENANT = Str(
+        "IAM_SOCIAL_MICROSOFT_TENANT", "common",
+        "`common` (work, school and personal accounts), `organizations`, `consumers`, or one "
+        "directory's tenant id.",
+    )  # fmt: skip
+    IAM_SOCIAL_MICROSOFT_AUTO_LINK = Bool("IAM_SOCIAL_MICROSOFT_AUTO_LINK", False, "as for Google.")
+    IAM_SOCIAL_OIDC_PROVIDERS = StrList(
+        "IAM_SOCIAL_OIDC_PROVIDERS", [],
+        "names (lower-case letters, digits, `-`) of generic OpenID Connect providers, each "
+        "configured by the `IAM_SOCIAL_OIDC_<NAME>_*` variables (`<NAME>` upper-cased, `-` as "
+        "`_`).",
+        strip=True,
+    )  # fmt: skip
+    IAM_SOCIAL_OIDC_NAME_ISSUER = PerProvider(
+        "ISSUER", "", "the provider's issuer (discovery; ID tokens must carry exactly it)."
+    )
+    IAM_SOCIAL_OIDC_NAME_CLIENT_ID = PerProvider("CLIENT_ID", "", "the client's id.")
+    IAM_SOCIAL_OIDC_NAME_CLIENT_SECRET = PerProvider("CLIENT_SECRET", "", "the client's secret.")
+    IAM_SOCIAL_OIDC_NAME_SCOPES = PerProvider(
+        "SCOPES", "openid,email,profile", "the scopes asked for (comma-separated)."
+    )
+    IAM_SOCIAL_OIDC_NAME_DISPLAY_NAME = PerProvider(
+        "DISPLAY_NAME", "", "the name on its button.", shown="the name"
+    )
+    IAM_SOCIAL_OIDC_NAME_AUTO_LINK = PerProvider("AUTO_LINK", "false", "as for Google.")
+
     @classmethod
     def declared(cls) -> list[Setting[Any]]:
         return list(_declared(cls))
+
+    @classmethod
+    def social_providers(cls, env: Env) -> list[dict[str, Any]]:
+        """The social sign-in providers the environment configures (``IAM_SOCIAL_PROVIDERS``)."""
+        found: list[dict[str, Any]] = []
+        if cls.IAM_SOCIAL_GOOGLE_CLIENT_ID.from_env(env):
+            found.append(
+                {
+                    "name": "google",
+                    "kind": "google",
+                    "client_id": cls.IAM_SOCIAL_GOOGLE_CLIENT_ID.from_env(env),
+                    "client_secret": cls.IAM_SOCIAL_GOOGLE_CLIENT_SECRET.from_env(env),
+                    "hosted_domains": cls.IAM_SOCIAL_GOOGLE_HOSTED_DOMAINS.from_env(env),
+                    "auto_link": cls.IAM_SOCIAL_GOOGLE_AUTO_LINK.from_env(env),
+                }
+            )
+        if cls.IAM_SOCIAL_GITHUB_CLIENT_ID.from_env(env):
+            found.append(
+                {
+                    "name": "github",
+                    "kind": "github",
+                    "client_id": cls.IAM_SOCIAL_GITHUB_CLIENT_ID.from_env(env),
+                    "client_secret": cls.IAM_SOCIAL_GITHUB_CLIENT_SECRET.from_env(env),
+                    "auto_link": cls.IAM_SOCIAL_GITHUB_AUTO_LINK.from_env(env),
+                }
+            )
+        if cls.IAM_SOCIAL_MICROSOFT_CLIENT_ID.from_env(env):
+            found.append(
+                {
+                    "name": "microsoft",
+                    "kind": "microsoft",
+                    "client_id": cls.IAM_SOCIAL_MICROSOFT_CLIENT_ID.from_env(env),
+                    "client_secret": cls.IAM_SOCIAL_MICROSOFT_CLIENT_SECRET.from_env(env),
+                    "tenant": cls.IAM_SOCIAL_MICROSOFT_TENANT.from_env(env),
+                    "auto_link": cls.IAM_SOCIAL_MICROSOFT_AUTO_LINK.from_env(env),
+                }
+            )
+        for name in cls.IAM_SOCIAL_OIDC_PROVIDERS.from_env(env):
+            name = name.lower()
+            client_id = cls.IAM_SOCIAL_OIDC_NAME_CLIENT_ID.for_provider(env, name)
+            if not client_id:
+                continue
+            scopes = cls.IAM_SOCIAL_OIDC_NAME_SCOPES.for_provider(env, name)
+            found.append(
+                {
+                    "name": name,
+                    "kind": "oidc",
+                    "issuer": cls.IAM_SOCIAL_OIDC_NAME_ISSUER.for_provider(env, name).rstrip("/"),
+                    "client_id": client_id,
+                    "client_secret": cls.IAM_SOCIAL_OIDC_NAME_CLIENT_SECRET.for_provider(env, name),
+                    "display_name": cls.IAM_SOCIAL_OIDC_NAME_DISPLAY_NAME.for_provider(env, name)
+                    or name.title(),
+                    "scopes": [x.strip() for x in scopes.split(",") if x.strip()],
+                    "auto_link": cls.IAM_SOCIAL_OIDC_NAME_AUTO_LINK.for_provider(env, name).lower()
+                    in ("1", "true", "yes", "on"),
+                }
+            )
+        return found
 
     @classmethod
     def throttle_rates(cls, env: Env) -> dict[str, str]:
@@ -407,6 +539,16 @@ def _base_domain(value: str) -> str:
 
 def _no_trailing_slash(value: str) -> str:
     return value.rstrip("/")
+
+
+class SocialProviders(Setting[tuple[dict[str, Any], ...]]):
+    """``IAM_SOCIAL_PROVIDERS``: built from the ``IAM_SOCIAL_*`` variables of ``Environment``."""
+
+    def from_env(self, env: Env, *, debug: bool = False) -> Any:
+        return Environment.social_providers(env)
+
+    def typed(self, raw: Any) -> tuple[dict[str, Any], ...]:
+        return tuple(dict(p) for p in raw)
 
 
 class IAMSettings:
@@ -599,6 +741,32 @@ class IAMSettings:
         "IAM_FRONTEND_INVITATION_PATH", "/invitations/accept?token={token}",
         "the front-end page an invitation link opens.",
     )  # fmt: skip
+    # --- social sign-in (iam.social) -------------------------------------------------------
+    social_providers = SocialProviders(
+        None, [], "the enabled providers (from the IAM_SOCIAL_* variables)",
+        name="IAM_SOCIAL_PROVIDERS",
+    )  # fmt: skip
+    allowed_redirect_origins = StrList(
+        "IAM_ALLOWED_REDIRECT_ORIGINS", [],
+        "origins (besides `IAM_FRONTEND_URL`'s) a sign-in's `next` may send the browser to.",
+        strip=True,
+    )  # fmt: skip
+    frontend_social_login_path = Str(
+        "IAM_FRONTEND_SOCIAL_LOGIN_PATH", "/sign-in",
+        "the front-end sign-in page a social sign-in redirects to (second step, link "
+        "confirmation, errors).",
+    )  # fmt: skip
+    frontend_social_connections_path = Str(
+        "IAM_FRONTEND_SOCIAL_CONNECTIONS_PATH", "/account/connections",
+        "the front-end page a connect (linking another identity) returns to.",
+    )  # fmt: skip
+    social_state_ttl = Seconds(
+        "IAM_SOCIAL_STATE_TTL", 600, "seconds a social sign-in may take at the provider."
+    )
+    social_link_ttl = Seconds("IAM_SOCIAL_LINK_TTL", 900, "seconds a pending link lives.")
+    social_http_timeout = Int(
+        "IAM_SOCIAL_HTTP_TIMEOUT", 5, "seconds a call to an identity provider may take."
+    )
     # --- service clients --------------------------------------------------------------------
     service_token_lifetime = Seconds(
         "IAM_SERVICE_TOKEN_LIFETIME", 15 * 60, "client-credentials token lifetime in seconds."

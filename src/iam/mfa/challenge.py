@@ -39,6 +39,7 @@ class MfaChallengePassed:
     tenant_id: uuid.UUID | None
     tenant_refused: bool
     method: Method
+    provider: str  # the identity provider of the first factor; "" for a password
 
 
 def _password_fingerprint(user: User) -> str:
@@ -53,11 +54,13 @@ def mfa_challenge_start(
     client: ClientInfo,
     mfa_on: bool,
     tenant_refused: bool = False,
+    provider: str = "",
 ) -> MfaChallengeStarted | None:
-    """After a right password: a pending sign-in for a user with MFA on, else None. ``mfa_on``
-    is whether MFA is on, read after ``user_lock`` (``mfa_enabled_expression``). A tenant the
-    user may not enter (``tenant_refused``) is refused only after the second factor, so the
-    password alone does not reveal the account's tenants."""
+    """After a right password (or a sign-in at the identity ``provider``): a pending sign-in
+    for a user with MFA on, else None. ``mfa_on`` is whether MFA is on, read after
+    ``user_lock`` (``mfa_enabled_expression``). A tenant the user may not enter
+    (``tenant_refused``) is refused only after the second factor, so the first factor alone
+    does not reveal the account's tenants."""
     if not mfa_on:
         return None
     status = mfa_status(user_id=user.pk)  # the methods to offer
@@ -70,6 +73,7 @@ def mfa_challenge_start(
         transport=transport,
         tenant_id=tenant_id,
         tenant_refused=tenant_refused,
+        provider=provider,
         password_fingerprint=_password_fingerprint(user),
         ip=client.ip,
         user_agent=client.user_agent,
@@ -80,7 +84,8 @@ def mfa_challenge_start(
         event=AuditEventType.LOGIN_MFA_REQUIRED,
         user_id=user.pk,
         client=client,
-        data={"transport": transport, "challenge": str(challenge.pk)},
+        data={"transport": transport, "challenge": str(challenge.pk)}
+        | ({"provider": provider} if provider else {}),
     )
     return MfaChallengeStarted(mfa_token=token, methods=status.methods)
 
@@ -138,6 +143,7 @@ def mfa_challenge_pass(*, mfa_token: str, code: str, client: ClientInfo) -> MfaC
         tenant_id=challenge.tenant_id,
         tenant_refused=challenge.tenant_refused,
         method=method,
+        provider=challenge.provider,
     )
 
 

@@ -65,6 +65,8 @@ class MfaChallenge(models.Model):
     )
     # the tenant asked for at the password step is not one of the user's: refused after the code
     tenant_refused = models.BooleanField(default=False)
+    # the identity provider the first factor was signed in at; "" for a password
+    provider = models.CharField(max_length=32, blank=True, default="")
     password_fingerprint = models.CharField(max_length=64, editable=False)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)

@@ -15,6 +15,10 @@ from iam.core.conf import iam_settings
 from iam.sessions.models import Transport
 from iam.sessions.services import IssuedTokens
 
+# The pending second step of a browser sign-in that began at an identity provider: its
+# ``mfa_token`` travels in this HttpOnly cookie (Path /api/auth/), never in a URL.
+MFA_PENDING_COOKIE = "mfa_pending"
+
 
 def token_body(issued: IssuedTokens) -> dict[str, Any]:
     """The JSON part of a token response, by the session's transport."""
