@@ -387,6 +387,6 @@ LOGGING = {
     "loggers": {"django.security": {"level": "WARNING"}},
 }
 
-# E-mail uniqueness is a case-insensitive functional constraint (Lower(email)), which auth.W004
-# cannot see.
+# E-mail uniqueness is a constraint on the address's comparison key (User.email_key, see
+# iam.core.identifiers), which auth.W004 cannot see.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]

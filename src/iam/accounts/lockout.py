@@ -11,8 +11,8 @@ unlock_login``).
 
 Counters are forgotten ``IAM_LOCKOUT_WINDOW`` after the last failure. A successful sign-in resets
 nothing (an attacker's own account must not wash an IP's counter), and identifiers count by the
-account they resolve to (letter case, e-mail vs username share one counter) or, for no account,
-by their case-folded text, so a lock looks the same for existing and unknown accounts.
+account they resolve to (any spelling, e-mail vs username share one counter) or, for no account,
+by their comparison key, so a lock looks the same for existing and unknown accounts.
 """
 
 from __future__ import annotations
@@ -25,26 +25,21 @@ from django.utils import timezone
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
-from iam.core.crypto import sha256_hex
 from iam.core.exceptions import Throttled
 from iam.core.http import NO_CLIENT, ClientInfo, ip_bucket
 from iam.core.lockout import LockoutPolicy, failure_run_record, remaining_seconds
+from iam.core.identifiers import identifier_key
 from iam.core.ratelimit import ratelimit_cache as cache
 from iam.sessions.models import DeviceSession
 
 
 def login_account_key(user: object | None, identifier: str) -> str:
     """What per-account limits count by: the account the identifier resolves to, so e-mail vs
-    username or letter case share it; identifiers of no account by their case-folded text."""
+    username or any spelling of either share it; identifiers of no account by their key
+    (``iam.core.identifiers``: the spellings that would name one account count as one)."""
     if user is not None:
         return user_account_key(user.pk)
-    return f"id:{sha256_hex(canonical_identifier(identifier))}"
-
-
-def canonical_identifier(identifier: str) -> str:
-    """One spelling per identifier as the database compares them (``UPPER()``): dotless and
-    dotted i, sharp s and ss, letter case all count as one."""
-    return identifier.strip().upper().casefold()
+    return f"id:{identifier_key(identifier)}"
 
 
 def user_account_key(user_id: object) -> str:

@@ -7,14 +7,18 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db import models
-from django.db.models.functions import Lower
+
+from iam.core.identifiers import identifier_key
+
+# field -> the comparison key derived from it
+_KEYED = {"email": "email_key", "username": "username_key"}
 
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def get_by_natural_key(self, username: str | None) -> User:
-        return self.get(email__iexact=username)
+        return self.get(email_key=identifier_key(username or ""))
 
     def _create(self, email: str, password: str | None, **extra: Any) -> User:
         if not email:
@@ -42,6 +46,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField("e-mail address", max_length=254)
+    # What the address is compared by (``iam.core.identifiers``): unique, looked up, never shown.
+    email_key = models.CharField(max_length=64, editable=False)
     # NULL, not "", for "no username": the unique constraint ignores NULLs.
     username = models.CharField(  # noqa: DJ001
         max_length=150,
@@ -50,6 +56,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         validators=[UnicodeUsernameValidator()],
         help_text="Optional. Letters, digits and @/./+/-/_ only.",
     )
+    username_key = models.CharField(max_length=64, null=True, editable=False)  # noqa: DJ001
     name = models.CharField("full name", max_length=150, blank=True, default="")
     email_verified = models.BooleanField(default=False)
     # A new address waiting for its verification link; it replaces ``email`` once verified.
@@ -70,8 +77,16 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
-            models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
+            models.UniqueConstraint(
+                fields=["email_key"],
+                name="user_email_key_unique",
+                violation_error_message="An account with this e-mail address already exists.",
+            ),
+            models.UniqueConstraint(
+                fields=["username_key"],
+                name="user_username_key_unique",
+                violation_error_message="An account with this username already exists.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -82,3 +97,26 @@ class User(AbstractBaseUser, PermissionsMixin):
         self.email = type(self).objects.normalize_email(self.email)
         if self.username == "":
             self.username = None
+        self.keys_sync()
+
+    def keys_sync(self) -> None:
+        """Derive the comparison keys from the address and the username as they are now."""
+        self.email_key = identifier_key(self.email or "")
+        self.username_key = identifier_key(self.username) if self.username else None
+
+    def save(self, **kwargs: Any) -> None:
+        """Every write keeps the keys in step with what they are derived from (also a save with
+        ``update_fields`` that names ``email`` or ``username``)."""
+        self.keys_sync()
+        fields = kwargs.get("update_fields")
+        if fields is not None:
+            fields = set(fields)
+            kwargs["update_fields"] = fields | {_KEYED[f] for f in fields & _KEYED.keys()}
+        super().save(**kwargs)
+
+    def validate_constraints(self, exclude: set[str] | None = None) -> None:
+        """A form that edits ``email`` or ``username`` (the keys are not form fields) still gets
+        the uniqueness error instead of an IntegrityError on save."""
+        exclude = set(exclude or ())
+        exclude -= {key for field, key in _KEYED.items() if field not in exclude}
+        super().validate_constraints(exclude=exclude)

@@ -26,7 +26,7 @@ from iam.accounts.mail import (
     security_notice_enqueue,
 )
 from iam.accounts.models import User
-from iam.accounts.selectors import email_taken, user_get_by_email
+from iam.accounts.selectors import email_taken, user_get_by_email, username_taken
 from iam.accounts.signals import account_deleted, account_deleting
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
@@ -38,6 +38,7 @@ from iam.core.exceptions import (
     UsernameTaken,
 )
 from iam.core.http import ClientInfo
+from iam.core.identifiers import identifier_key
 from iam.sessions.models import DeviceSession, RevokeReason
 from iam.sessions.services import sessions_revoke_for_user
 from iam.tenancy.services import memberships_leave_all, memberships_leave_check
@@ -72,12 +73,7 @@ def password_policy_check(*, password: str, user: User, field: str = "password")
 
 
 def _username_check(username: str | None, *, user: User | None = None) -> None:
-    if not username:
-        return
-    others = User.objects.filter(username__iexact=username)
-    if user is not None:
-        others = others.exclude(pk=user.pk)
-    if others.exists():
+    if username and username_taken(username=username, exclude=user):
         raise UsernameTaken.on_field("username")
 
 
@@ -266,7 +262,7 @@ def profile_update(
     email_request = None
     if new_email is not None:
         new_email = User.objects.normalize_email(new_email.strip())
-        if new_email.casefold() == user.email.casefold():
+        if identifier_key(new_email) == user.email_key:  # the same address, however spelt
             if user.pending_email:
                 email_request = ""
         else:  # a new request, or the same one again (a fresh link, e.g. after expiry)

@@ -6,8 +6,7 @@ from typing import Any
 
 from rest_framework.request import Request
 
-from iam.accounts.lockout import canonical_identifier
-from iam.core.crypto import sha256_hex
+from iam.core.identifiers import identifier_key
 from iam.core.throttles import LiveRateThrottle
 
 
@@ -24,7 +23,7 @@ class AccountMailThrottle(LiveRateThrottle):
         email = data.get("email")
         if not isinstance(email, str) or not email.strip():
             return None  # the serializer refuses it
-        address = sha256_hex(canonical_identifier(email))
+        address = identifier_key(email)  # every spelling of one address counts as one
         ident = f"{type(view).__name__}:{address}:{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
 

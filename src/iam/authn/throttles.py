@@ -66,8 +66,8 @@ class LoginIPThrottle(LiveRateThrottle):
 
 class LoginAccountThrottle(LiveRateThrottle):
     """Per account: keyed by the account the identifier resolves to, so e-mail vs username,
-    letter case or a JSON number instead of a string all count against the same bucket.
-    Identifiers of no account are counted by their case-folded text."""
+    any spelling or a JSON number instead of a string all count against the same bucket.
+    Identifiers of no account are counted by their comparison key (``login_account_key``)."""
 
     scope = "login_account"
 

@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from iam.core.conf import iam_settings
-from iam.core.crypto import sha256_hex
+from iam.core.identifiers import identifier_key
 
 log = logging.getLogger("iam.mail")
 
@@ -63,13 +63,14 @@ _BUDGET_WINDOW = 3600
 
 
 def mail_budget_allows(*, address: str, unsolicited: bool) -> bool:
-    """At most ``IAM_MAIL_BUDGET_PER_ADDRESS`` mails per address and hour, whoever asks
+    """At most ``IAM_MAIL_BUDGET_PER_ADDRESS`` mails per address (every spelling of it: its
+    ``identifier_key``) and hour, whoever asks
     (``IAM_MAIL_BUDGET_UNSOLICITED`` for mails to an address the requester has not shown to own),
     so a flood of requests from many clients or accounts cannot bury an inbox. Callers drop the
     mail silently when over budget (the API's answer never depends on it). Fails open if the
     cache is down (the request throttles stay)."""
     limit = iam_settings.mail_budget_unsolicited if unsolicited else iam_settings.mail_budget
-    key = f"iam:mail-budget:{int(unsolicited)}:{sha256_hex(address.casefold())}"
+    key = f"iam:mail-budget:{int(unsolicited)}:{identifier_key(address)}"
     try:
         cache.add(key, 0, _BUDGET_WINDOW)  # the window starts with the first mail
         return cache.incr(key) <= limit

@@ -8,7 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models.functions import Lower
+
+from iam.core.identifiers import identifier_key
 
 _PERMISSION = RegexValidator(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", "Use area.action strings.")
 
@@ -110,6 +111,8 @@ class Invitation(TenantOwned):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField(max_length=254)
+    # compared with ``User.email_key`` (``iam.core.identifiers``)
+    email_key = models.CharField(max_length=64, editable=False)
     role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="+")
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -128,12 +131,18 @@ class Invitation(TenantOwned):
         constraints = [
             # one open invitation per address and tenant
             models.UniqueConstraint(
-                "tenant",
-                Lower("email"),
+                fields=["tenant", "email_key"],
                 condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
-                name="invitation_open_unique",
+                name="invitation_open_key_unique",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.email} to {self.tenant_id}"
+
+    def save(self, **kwargs: Any) -> None:
+        self.email_key = identifier_key(self.email or "")
+        fields = kwargs.get("update_fields")
+        if fields is not None and "email" in fields:
+            kwargs["update_fields"] = {*fields, "email_key"}
+        super().save(**kwargs)

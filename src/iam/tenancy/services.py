@@ -28,6 +28,7 @@ from iam.core.exceptions import (
     UnknownRole,
 )
 from iam.core.http import ClientInfo
+from iam.core.identifiers import identifier_key
 from iam.tenancy.invitation_tokens import invitation_token_check
 from iam.tenancy.mail import invitation_mail_enqueue
 from iam.tenancy.models import Invitation, Membership, Role, Tenant
@@ -192,11 +193,12 @@ def invitation_create(
         mine = _actor_membership(actor=actor, tenant_id=tenant_id, needs="members.invite")
         if role.rank > mine.role.rank:
             raise RoleAboveOwn()
-        if Membership.objects.for_tenant(tenant_id).filter(user__email__iexact=email).exists():
+        key = identifier_key(email)  # every spelling of the address is the same invitee
+        if Membership.objects.for_tenant(tenant_id).filter(user__email_key=key).exists():
             raise AlreadyMember()
         # a new invitation to the same address replaces the open one
         Invitation.objects.for_tenant(tenant_id).filter(
-            email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
+            email_key=key, accepted_at__isnull=True, revoked_at__isnull=True
         ).update(revoked_at=timezone.now())
         invitation = Invitation.objects.create(
             tenant_id=tenant_id,
@@ -243,7 +245,7 @@ def invitation_accept(*, user: User, token: str, client: ClientInfo) -> Membersh
         raise AccountTokenUsed()
     if invitation.expires_at <= timezone.now():
         raise AccountTokenExpired()
-    if user.email.casefold() != invitation.email.casefold() or not user.email_verified:
+    if user.email_key != invitation.email_key or not user.email_verified:
         raise InvitationEmailMismatch()
     try:
         with transaction.atomic():
