@@ -21,7 +21,7 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from iam.accounts.models import User
-from iam.authn.throttles import LoginIPThrottle
+from iam.accounts.throttles import LoginIPThrottle
 from iam.core.ratelimit import ratelimit_cache
 from tests.authn.conftest import password_login as _login
 from tests.conftest import PASSWORD

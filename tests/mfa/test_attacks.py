@@ -116,11 +116,15 @@ def test_the_admin_login_limits_password_guesses_like_the_api_login(
     "Enter the code ..." instead of the generic error), which bypasses the login limits the
     second factor relies on. It should count against the same per-account limit."""
     User.objects.create_superuser(email="ops@example.com", password=PASSWORD, email_verified=True)
-    for i in range(10):
-        wrong = _admin_login(client, "ops@example.com", password=f"guess number {i}")
-        assert wrong.status_code == 200
+    statuses = [
+        _admin_login(client, "ops@example.com", password=f"guess number {i}").status_code
+        for i in range(10)
+    ]
+    assert statuses == [200] * 6 + [429] * 4  # a delay starts with the 6th failure
     right = _admin_login(client, "ops@example.com")
-    assert right.status_code == 200, "the 11th guess in a minute must be refused"
+    assert right.status_code == 429, "the 11th guess in a minute must be refused"
+    assert int(right["Retry-After"]) >= 1
+    assert b"Too many failed sign-ins" in right.content
     assert client.get("/admin/").status_code == 302
 
 
@@ -258,7 +262,8 @@ def test_wrong_codes_at_the_api_use_up_the_admin_logins_allowance(
     for _ in range(5):
         _complete(api, token, _wrong(staff_with_totp.code()))
     blocked = _admin_login(client, "alice@example.com", code=staff_with_totp.code())
-    assert blocked.status_code == 200  # the right code, refused: the allowance is shared
+    assert blocked.status_code == 429  # the right code, refused: the allowance is shared
+    assert int(blocked["Retry-After"]) >= 1
     assert client.get("/admin/").status_code == 302
 
 

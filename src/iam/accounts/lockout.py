@@ -27,8 +27,8 @@ from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
 from iam.core.exceptions import Throttled
 from iam.core.http import NO_CLIENT, ClientInfo, ip_bucket
-from iam.core.lockout import LockoutPolicy, failure_run_record, remaining_seconds
 from iam.core.identifiers import identifier_key
+from iam.core.lockout import LockoutPolicy, failure_run_record, remaining_seconds
 from iam.core.ratelimit import ratelimit_cache as cache
 from iam.sessions.models import DeviceSession
 

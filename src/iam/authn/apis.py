@@ -20,16 +20,11 @@ from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import TokenError
 
 from iam.accounts.serializers import UserSerializer, user_data
+from iam.accounts.throttles import LoginAccountThrottle, LoginIPThrottle, login_account
 from iam.authn.authentication import raw_access_token
 from iam.authn.csrf import CSRF_TOKEN_HEADER, csrf_token_expose, enforce_csrf
 from iam.authn.flows import login_with_password, login_with_second_factor
-from iam.authn.throttles import (
-    LoginAccountThrottle,
-    LoginIPThrottle,
-    RefreshSessionThrottle,
-    login_account,
-    refresh_token_verified,
-)
+from iam.authn.throttles import RefreshSessionThrottle, refresh_token_verified
 from iam.core.apis import ERROR, PASSWORD_MAX, PublicAuthAPIView
 from iam.core.conf import iam_settings
 from iam.core.exceptions import IAMError, MfaTokenInvalid, TokenInvalid

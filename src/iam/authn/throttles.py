@@ -1,5 +1,6 @@
-"""The limits of the sign-in endpoints: login per client IP and per account, refreshes per
-device session (generic limits: ``iam.core.throttles``)."""
+"""The limits of the refresh endpoints: refreshes per device session (the login limits, shared
+with the admin's login form, live with the accounts: ``iam.accounts.throttles``; generic limits:
+``iam.core.throttles``)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,6 @@ from typing import Any
 from rest_framework.request import Request
 from rest_framework_simplejwt.exceptions import TokenError
 
-from iam.accounts.lockout import login_account_key
-from iam.accounts.models import User
-from iam.accounts.selectors import user_get_by_login
 from iam.core.conf import iam_settings
 from iam.core.throttles import LiveRateThrottle
 from iam.tokens.tokens import RefreshToken
@@ -55,37 +53,3 @@ def refresh_token_verified(request: Request, raw: str) -> RefreshToken | None:
     """The token ``refresh_token_of`` verified, if it is ``raw`` (else None: decode again)."""
     memo = request._request.__dict__.get("_iam_refresh_token")
     return memo[1] if memo is not None and memo[0] == raw else None
-
-
-class LoginIPThrottle(LiveRateThrottle):
-    scope = "login_ip"
-
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-
-class LoginAccountThrottle(LiveRateThrottle):
-    """Per account: keyed by the account the identifier resolves to, so e-mail vs username,
-    any spelling or a JSON number instead of a string all count against the same bucket.
-    Identifiers of no account are counted by their comparison key (``login_account_key``)."""
-
-    scope = "login_account"
-
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        data = request.data if isinstance(request.data, dict) else {}
-        identifier = data.get("email") or data.get("username")
-        if isinstance(identifier, int | float) and not isinstance(identifier, bool):
-            identifier = str(identifier)
-        if not isinstance(identifier, str) or not identifier.strip():
-            return None
-        ident = login_account_key(login_account(request, identifier), identifier)
-        return self.cache_format % {"scope": self.scope, "ident": ident}
-
-
-def login_account(request: Request, identifier: str) -> User | None:
-    """The account ``identifier`` names, looked up once per request (throttle and flow share it)."""
-    memo: dict[str, User | None] = request._request.__dict__.setdefault("_iam_login_accounts", {})
-    key = identifier.strip()
-    if key not in memo:
-        memo[key] = user_get_by_login(identifier=key)
-    return memo[key]

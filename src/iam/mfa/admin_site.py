@@ -18,7 +18,8 @@ from django.urls import reverse
 
 from iam.accounts.lockout import login_account_key, login_failure_record, login_lockout_check
 from iam.accounts.selectors import user_get_by_login
-from iam.core.exceptions import IAMError
+from iam.accounts.throttles import login_rate_take
+from iam.core.exceptions import IAMError, Throttled
 from iam.core.http import NO_CLIENT, client_info
 from iam.mfa.selectors import mfa_enabled
 from iam.mfa.verification import mfa_code_verify
@@ -35,8 +36,10 @@ class _NoEchoInput(forms.TextInput):
 
 
 class MfaAdminAuthenticationForm(AdminAuthenticationForm):
-    """Password, then the second factor for staff with MFA on; wrong passwords count towards the
-    same sign-in delays as the API's login (``iam.accounts.lockout``), checked before hashing."""
+    """Password, then the second factor for staff with MFA on. Every attempt counts against the
+    API login's per-IP and per-account limits, in the same buckets (``login_rate_take``), and
+    wrong passwords towards the same sign-in delays (``iam.accounts.lockout``); both are checked
+    before any password is hashed."""
 
     code = forms.CharField(
         label="Two-factor code",
@@ -47,6 +50,7 @@ class MfaAdminAuthenticationForm(AdminAuthenticationForm):
     )
 
     mfa_passed = False
+    retry_after: int | None = None  # set when a limit refused the attempt
 
     def clean(self) -> dict[str, Any]:
         client = client_info(self.request) if self.request else NO_CLIENT
@@ -54,11 +58,17 @@ class MfaAdminAuthenticationForm(AdminAuthenticationForm):
         account = user_get_by_login(identifier=identifier)
         account_key = login_account_key(account, identifier)
         try:
+            wait = login_rate_take(ip=client.ip, account_key=account_key if identifier else None)
+            if wait > 0:
+                raise Throttled(
+                    f"Too many sign-in attempts: wait {int(wait) + 1} seconds and try again.",
+                    retry_after=int(wait) + 1,
+                )
             login_lockout_check(
                 account_key=account_key, ip=client.ip, user_id=account.pk if account else None
             )
         except IAMError as exc:
-            raise forms.ValidationError(exc.detail, code=exc.code) from exc
+            raise self._refusal(exc) from exc
         try:
             cleaned = super().clean()  # password check and staff check
         except forms.ValidationError as exc:
@@ -76,12 +86,28 @@ class MfaAdminAuthenticationForm(AdminAuthenticationForm):
         try:
             mfa_code_verify(user_id=user.pk, code=code, client=client, purpose="admin_login")
         except IAMError as exc:
-            raise forms.ValidationError(exc.detail, code=exc.code) from exc
+            raise self._refusal(exc) from exc
         self.mfa_passed = True
         return cleaned
 
+    def _refusal(self, exc: IAMError) -> forms.ValidationError:
+        """The form error for a refusal; a limit's also sets ``retry_after`` (the answer is
+        then ``429``, see ``MfaAdminLoginView``)."""
+        if isinstance(exc, Throttled):
+            self.retry_after = exc.retry_after
+        return forms.ValidationError(exc.detail, code=exc.code)
+
 
 class MfaAdminLoginView(LoginView):
+    def form_invalid(self, form: MfaAdminAuthenticationForm) -> HttpResponse:
+        """The form again with its error; refused by a limit, as ``429`` with ``Retry-After``
+        (as the API answers)."""
+        response = super().form_invalid(form)
+        if form.retry_after is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
+
     def form_valid(self, form: MfaAdminAuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)  # logs in (new session key)
         if form.mfa_passed:
