@@ -32,7 +32,11 @@ def cases(key_a, key_b) -> list[tuple[str, str]]:
     return [
         ("ok:user", sign(user, key_a)),
         ("ok:service", sign(service, key_a)),
-        ("ok:user", sign(user_claims(now, aud=["x", AUDIENCE]), key_a)),
+        ("wrong_audience", sign(user_claims(now, aud=["x", AUDIENCE]), key_a)),
+        ("wrong_audience", sign(user_claims(now, aud=[AUDIENCE]), key_a)),
+        ("token_invalid", sign(user_claims(now, exp=str(int(now) + 60)), key_a)),
+        ("token_invalid", sign(user_claims(now, sid="not-a-uuid"), key_a)),
+        ("token_invalid", sign(user_claims(now, auth_time="yesterday"), key_a)),
         ("ok:user", sign(user_claims(now, exp=int(now) - 5), key_a)),  # within leeway
         ("token_expired", sign(user_claims(now, exp=int(now) - 60), key_a)),
         ("token_invalid", sign(user_claims(now, nbf=int(now) + 60), key_a)),

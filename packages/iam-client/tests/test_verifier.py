@@ -110,8 +110,12 @@ def test_audience_list_accepts_any_of_them(make_verifier, tokens):
     assert verifier.verify(tokens.service(aud="orders-api")).kind == "service"
 
 
-def test_aud_claim_as_a_list_is_accepted_when_it_names_us(verifier, tokens):
-    assert verifier.verify(tokens.user(aud=["other-api", AUDIENCE])).kind == "user"
+@pytest.mark.parametrize("aud", [[AUDIENCE], ["other-api", AUDIENCE], []])
+def test_aud_claim_as_a_list_is_refused_even_when_it_names_us(verifier, tokens, aud):
+    """The contract says a string, and the IAM never issues a list (nor accepts one): a list is
+    refused as another service's token (the IAM's tests check its side)."""
+    assert code_of(verifier, tokens.user(aud=aud)) == "wrong_audience"
+    assert code_of(verifier, tokens.service(aud=aud)) == "wrong_audience"
 
 
 def test_unknown_claims_are_ignored(verifier, tokens):
@@ -321,12 +325,39 @@ def test_missing_required_claim_is_refused(verifier, tokens, clock, name):
         ("roles", ["admin", 1]),
         ("perms", {"billing.read": True}),
         ("tid", 5),
+        # as the IAM refuses them (src/iam/tokens/claims.py, tests/tokens/test_malformed_claims.py)
+        ("exp", 10**20),  # beyond any datetime
+        ("exp", -1),
+        ("iat", 1.5e300),
+        ("sid", "not-a-uuid"),
+        ("sid", "4F1C3B8E-0B4A-4C53-9E57-1C1A4E2E9D11"),  # not the canonical form
+        ("sub", "not-a-uuid"),
+        ("tid", "acme"),
+        ("tenant", ""),
+        ("auth_time", "yesterday"),
+        ("auth_time", 10**20),
+        ("amr", "pwd"),
+        ("amr", ["pwd", 1]),
+        ("email", 5),
+        ("email_verified", "yes"),
+        ("is_staff", 1),
+        ("client_id", 5),
+        ("scope", ["a"]),
     ],
 )
 def test_claim_of_the_wrong_type_is_refused(verifier, tokens, clock, name, value):
     claims = user_claims(clock.now, **{name: value})
+    token = tokens.raw(claims, typ="at+jwt")
     with pytest.raises(TokenInvalid):
-        verifier.verify(tokens.raw(claims, typ="at+jwt"))
+        verifier.verify(token)
+    with pytest.raises(TokenInvalid):
+        verifier.verify_with_pyjwt(token)
+
+
+@pytest.mark.parametrize(("name", "value"), [("exp", "9999999999"), ("tid", "acme"), ("iat", -5)])
+def test_service_claim_of_the_wrong_type_is_refused(verifier, tokens, name, value):
+    token = tokens.service(**{"tid": str(uuid.uuid4()), "tenant": "acme", name: value})
+    assert code_of(verifier, token) == "token_invalid"
 
 
 @pytest.mark.parametrize("missing", ["tid", "tenant", "roles", "perms"])

@@ -16,6 +16,7 @@ from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendE
 
 from iam.core.conf import iam_settings
 from iam.tokens import keys
+from iam.tokens.claims import MalformedClaims, token_claims_check
 from iam.tokens.services import signing_key_current
 
 ALGORITHM = "RS256"
@@ -23,7 +24,8 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
 
 
 class KeyedTokenBackend(TokenBackend):
-    """RS256 only; ``typ`` pinned per token class; issuer, audience and ``exp`` always checked."""
+    """RS256 only; ``typ`` pinned per token class; issuer, audience and ``exp`` always checked,
+    then the type of every claim (``iam.tokens.claims``: a list ``aud`` is refused)."""
 
     def __init__(self, *, typ: str, audience: str | None) -> None:
         """``audience=None`` only for decoding service tokens of any audience (introspection);
@@ -59,7 +61,7 @@ class KeyedTokenBackend(TokenBackend):
         if public_key is None:
             raise TokenBackendError("Token is signed by an unknown key")
         try:
-            return jwt.decode(
+            claims = jwt.decode(
                 token,
                 public_key,
                 algorithms=[ALGORITHM],
@@ -72,3 +74,8 @@ class KeyedTokenBackend(TokenBackend):
             raise TokenBackendExpiredToken("Token is expired") from exc
         except jwt.InvalidTokenError as exc:
             raise TokenBackendError("Token is invalid") from exc
+        try:
+            token_claims_check(claims)
+        except MalformedClaims as exc:
+            raise TokenBackendError("Token is invalid") from exc
+        return claims

@@ -15,6 +15,7 @@ import json
 import math
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -43,6 +44,7 @@ __all__ = ["ACCESS_TYP", "MAX_TOKEN_LENGTH", "Verifier"]
 ACCESS_TYP = "at+jwt"
 MAX_TOKEN_LENGTH = 8192  # an IAM access token is well under 2 KiB
 MAX_CACHED_HEADERS = 64  # distinct genuine headers: one or two per published key
+MAX_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
 
 _PADDING = padding.PKCS1v15()
@@ -68,13 +70,38 @@ def _verify_signature(key: RSAPublicKey, signature: bytes, signing_input: bytes)
 
 
 def _is_time(value: object) -> bool:
-    """A NumericDate: an int, or a finite float (``NaN``/``Infinity`` parse as floats)."""
+    """A NumericDate: an int, or a finite float (``NaN``/``Infinity`` parse as floats), from the
+    epoch to the end of year 9999 (what a datetime can hold; the IAM refuses the rest too)."""
     kind = type(value)
-    return kind is int or (kind is float and math.isfinite(value))  # type: ignore[arg-type]
+    return (
+        kind is int or (kind is float and math.isfinite(value))  # type: ignore[arg-type]
+    ) and 0 <= value <= MAX_TIME  # type: ignore[operator]
 
 
 def _str_list(value: object) -> bool:
     return type(value) is list and set(map(type, value)) <= _STR_TYPE
+
+
+def _is_uuid(value: object) -> bool:
+    """A UUID in the canonical form the IAM writes (lower-case, hyphenated)."""
+    if type(value) is not str or len(value) != 36:
+        return False
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+# Optional claims of a user's token and their types (present means well-formed).
+_OPTIONAL_TYPES: tuple[tuple[str, Callable[[object], bool]], ...] = (
+    ("auth_time", _is_time),
+    ("amr", _str_list),
+    ("email", lambda value: type(value) is str),
+    ("email_verified", lambda value: type(value) is bool),
+    ("is_staff", lambda value: type(value) is bool),
+    ("client_id", lambda value: type(value) is str and value != ""),
+    ("scope", lambda value: type(value) is str),
+)
 
 
 def _seconds(value: float, name: str) -> float:
@@ -247,6 +274,12 @@ class Verifier:
             raise WrongIssuer() from exc
         except jwt.PyJWTError as exc:
             raise TokenInvalid(str(exc)) from exc
+        if type(claims["aud"]) is not str:
+            raise WrongAudience()  # a list: the contract says a string
+        if not all(
+            _is_time(claims[name]) for name in ("exp", "iat") + ("nbf",) * ("nbf" in claims)
+        ):
+            raise TokenInvalid("The token's exp, iat and nbf must be numbers.")
         if claims.get("token_type") != "access":
             raise WrongTokenType()
         return self._principal(claims, claims["sub"], claims["jti"])
@@ -318,11 +351,8 @@ class Verifier:
             raise TokenInvalid("The token's exp and iat must be numbers.")
         if iss != self.issuer:
             raise WrongIssuer()
-        if type(aud) is str:
-            if aud not in self.audiences:
-                raise WrongAudience()
-        elif type(aud) is not list or self.audiences.isdisjoint(a for a in aud if type(a) is str):
-            raise WrongAudience()
+        if type(aud) is not str or aud not in self.audiences:
+            raise WrongAudience()  # a list too: the contract says a string, the IAM issues one
         leeway = self.leeway
         now = self._clock()
         if now >= exp + leeway:
@@ -359,8 +389,8 @@ class Verifier:
         sid = claims.get("sid")
         client_id = claims.get("client_id")
         tid, tenant = claims.get("tid"), claims.get("tenant")
-        if (tid is not None and type(tid) is not str) or (
-            tenant is not None and type(tenant) is not str
+        if (tid is not None and not _is_uuid(tid)) or (
+            tenant is not None and (type(tenant) is not str or not tenant)
         ):
             raise TokenInvalid("The token's tenant claims are malformed.")
         view = MappingProxyType(claims)
@@ -387,25 +417,29 @@ class Verifier:
             )
         if type(sid) is not str:
             raise TokenInvalid("The token is neither a user's (sid) nor a service's (client_id).")
+        if not _is_uuid(sid) or not _is_uuid(sub):
+            raise TokenInvalid("A user's token has UUIDs as its sid and sub.")
+        for name, valid in _OPTIONAL_TYPES:
+            if name in claims and not valid(claims[name]):
+                raise TokenInvalid(f"The token's {name} claim is malformed.")
         present = ("tid" in claims) + ("tenant" in claims) + ("roles" in claims)
         if present + ("perms" in claims) not in (0, 4):
             raise TokenInvalid("The token's tenant claims are incomplete.")
         roles, perms = claims.get("roles", []), claims.get("perms", [])
         if not _str_list(roles) or not _str_list(perms):
             raise TokenInvalid("The token's roles and perms must be lists of strings.")
-        email = claims.get("email")
         return make_principal(
             kind="user",
             subject=sub,
             user_id=sub,
-            client_id=client_id if type(client_id) is str else None,
+            client_id=client_id,
             session_id=sid,
-            email=email if type(email) is str else None,
+            email=claims.get("email"),
             tenant_id=tid,
             tenant=tenant,
             roles=tuple(roles),
             perms=frozenset(perms),
             scopes=_NO_NAMES,
-            is_staff=claims.get("is_staff") is True,
+            is_staff=claims.get("is_staff", False),
             claims=view,
         )
