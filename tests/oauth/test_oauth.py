@@ -14,6 +14,7 @@ from django.utils import timezone
 from iam.audit.models import AuditEvent
 from iam.oauth.models import ServiceClient
 from iam.oauth.services import service_client_create
+from iam.sessions.models import DeviceSession
 from iam.tenancy.models import Tenant
 from tests.tokens.test_contract import check, claim_table
 
@@ -105,6 +106,26 @@ def test_form_fields_authenticate_too_and_tenant_clients_carry_the_tenant(api, k
     token = claims_of(body["access_token"])
     assert token["aud"] == "a"  # the only audience is the default
     assert (token["tid"], token["tenant"]) == (str(acme.pk), "acme")
+
+
+def test_audience_and_resource_must_name_the_same_target(api, billing):
+    """RFC 8707's ``resource`` is a synonym of ``audience``; both given and different was
+    resolved silently in favour of ``audience`` (both allowed to the client here)."""
+    client, secret = billing
+    auth = basic(client.client_id, secret)
+    grant = {"grant_type": "client_credentials"}
+    both = post(api, TOKEN, {**grant, "audience": "billing-api", "resource": "ledger-api"}, **auth)
+    assert both.status_code == 400
+    assert both.json()["error"] == "invalid_request"
+    assert "resource" in both.json()["error_description"]
+    for form in (
+        {"audience": "ledger-api", "resource": "ledger-api"},
+        {"resource": "ledger-api"},
+        {"audience": "ledger-api"},
+    ):
+        issued = post(api, TOKEN, {**grant, **form}, **auth)
+        assert issued.status_code == 200, (form, issued.content)
+        assert claims_of(issued.json()["access_token"])["aud"] == "ledger-api"
 
 
 @pytest.mark.parametrize(
@@ -239,7 +260,70 @@ def test_introspection_and_revocation_of_garbage(api, gateway, token):
     gw, secret = gateway
     auth = basic(gw.client_id, secret)
     assert post(api, "/api/oauth/introspect/", {"token": token}, **auth).json() == {"active": False}
-    assert post(api, "/api/oauth/revoke/", {"token": token}, **auth).status_code in (200, 400)
+    revoked = post(api, "/api/oauth/revoke/", {"token": token}, **auth)
+    assert (revoked.status_code, revoked.json()) == (200, {})  # RFC 7009 §2.2, docs/api.md
+
+
+def test_a_client_without_can_introspect_cannot_revoke(api, user, tokens, billing):
+    """The review: without this check any service client could end any user's session."""
+    client, secret = billing
+    for token in (tokens["refresh"], tokens["access"]):
+        refused = post(
+            api, "/api/oauth/revoke/", {"token": token}, **basic(client.client_id, secret)
+        )
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "unauthorized_client"
+    assert DeviceSession.objects.get().revoked_at is None
+    me = api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    assert me.status_code == 200
+
+
+def test_revocation_by_a_user_access_token_ends_its_session(api, user, tokens, login, gateway):
+    gw, secret = gateway
+    other = login(api).json()  # another session of the same user lives on
+    revoked = post(
+        api, "/api/oauth/revoke/", {"token": tokens["access"]}, **basic(gw.client_id, secret)
+    )
+    assert (revoked.status_code, revoked.json()) == (200, {})
+    session = DeviceSession.objects.get(pk=claims_of(tokens["access"])["sid"])
+    assert session.revoke_reason == "client_revoked"
+    assert (
+        api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}").status_code == 401
+    )
+    refresh = api.post("/api/auth/refresh/", {"refresh": tokens["refresh"]}, format="json")
+    assert refresh.status_code == 401
+    assert (
+        api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {other['access']}").status_code == 200
+    )
+    event = AuditEvent.objects.get(type="session:session:revoked", session_id=session.pk)
+    assert event.data == {"reason": "oauth_revoke", "client_id": gw.client_id}
+
+
+def test_revocation_checks_that_the_refresh_token_is_the_sessions_users(api, user, tokens, gateway):
+    """The review: revocation did not check ``sub``. A refresh token (validly signed) naming
+    another user's session must not end it: the session and the token's user must agree."""
+    from iam.accounts.models import User
+    from iam.tokens.tokens import AccessToken, RefreshToken
+
+    victim = RefreshToken(tokens["refresh"])
+    mallory = User.objects.create_user(email="mallory@example.com", password="x" * 20)
+    forged = RefreshToken()
+    for name in ("sid", "jti"):
+        forged[name] = victim[name]
+    forged["sub"] = str(mallory.pk)  # another user, the victim's session
+    gw, secret = gateway
+    auth = basic(gw.client_id, secret)
+    assert post(api, "/api/oauth/revoke/", {"token": str(forged)}, **auth).status_code == 200
+    assert DeviceSession.objects.get().revoked_at is None
+    assert post(api, "/api/oauth/introspect/", {"token": str(forged)}, **auth).json() == {
+        "active": False
+    }
+    forged_access = AccessToken()  # the same for an access token: the victim's sid, mallory
+    forged_access["sid"], forged_access["sub"] = victim["sid"], str(mallory.pk)
+    assert post(api, "/api/oauth/revoke/", {"token": str(forged_access)}, **auth).status_code == 200
+    assert DeviceSession.objects.get().revoked_at is None
+    me = api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    assert me.status_code == 200
 
 
 def test_introspection_needs_an_allowed_client(api, billing, tokens):

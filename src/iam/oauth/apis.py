@@ -152,10 +152,13 @@ class TokenApi(OAuthAPIView):
             raise OAuthError("invalid_request", "grant_type is required.")
         if grant != "client_credentials":
             raise OAuthError("unsupported_grant_type", "Only client_credentials is supported.")
+        audience, resource = _field(request, "audience"), _field(request, "resource")
+        if audience and resource and audience != resource:
+            raise OAuthError("invalid_request", "audience and resource name different targets.")
         client = self.authenticate_client(request)
         issued = service_token_issue(
             client=client,
-            audience=_field(request, "audience") or _field(request, "resource"),
+            audience=audience or resource,
             scope=_field(request, "scope"),
             info=client_info(request),
         )
