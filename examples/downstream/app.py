@@ -60,9 +60,8 @@ verifier = Verifier(
 )
 
 
-def _audiences(principal: Any) -> list[str]:
-    aud = principal.claims.get("aud")
-    return [aud] if isinstance(aud, str) else list(aud or [])
+def _audience(principal: Any) -> str:
+    return principal.claims["aud"]  # a string: the verifier refuses any other kind
 
 
 def _deny(detail: str, code: str, status: int = 403) -> JSONResponse:
@@ -71,7 +70,7 @@ def _deny(detail: str, code: str, status: int = 403) -> JSONResponse:
 
 async def whoami(request: Request) -> JSONResponse:
     principal = principal_from_request(request)
-    if not principal.is_user or USER_AUDIENCE not in _audiences(principal):
+    if not principal.is_user or _audience(principal) != USER_AUDIENCE:
         return _deny("This endpoint takes user tokens.", "wrong_token_kind")
     return JSONResponse(
         {
@@ -86,7 +85,7 @@ async def whoami(request: Request) -> JSONResponse:
 
 async def reports(request: Request) -> JSONResponse:
     principal = principal_from_request(request)
-    if not principal.is_service or AUDIENCE not in _audiences(principal):
+    if not principal.is_service or _audience(principal) != AUDIENCE:
         return _deny("This endpoint takes service tokens for reports-api.", "wrong_token_kind")
     if not principal.has_scopes("reports:read"):
         return _deny("The scope reports:read is needed.", "missing_scope")

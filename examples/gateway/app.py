@@ -85,10 +85,7 @@ async def forward(request: Request) -> JSONResponse:
         return _error("The access token is not valid.", exc.code, 401)
     if not user.is_user:
         return _error("This gateway serves users.", "wrong_token_kind", 403)
-    token_audiences = user.claims.get("aud")
-    if isinstance(token_audiences, str):
-        token_audiences = [token_audiences]
-    if audience in (token_audiences or []):
+    if user.claims["aud"] == audience:  # a string: the verifier refuses any other kind
         headers = {"Authorization": f"Bearer {raw}"}
     else:
         headers = {

@@ -177,12 +177,12 @@ def test_a_sign_in_waiting_for_another_sees_its_session(
     missed that one's session: no notice for a new device that signed in beside the account's
     first sign-in, and two for one new device. Now it is read after the lock."""
     import threading
-    import time
 
     from django.db import connections
 
     from iam.authn import flows
     from iam.core.http import ClientInfo
+    from tests.overlap import backend_pid, wait_until_blocked
 
     def sign_in(agent: str) -> None:
         flows.login_with_password(
@@ -197,21 +197,25 @@ def test_a_sign_in_waiting_for_another_sees_its_session(
         sign_in(earlier)
     outbox.clear()
     opened = threading.Event()
+    pids: dict[str, int] = {}
     original = flows.sign_in_notice_enqueue
 
-    def slow_notice(**kwargs: Any) -> None:
+    def held_notice(**kwargs: Any) -> None:
         original(**kwargs)
         if threading.current_thread().name == "first":
             opened.set()
-            time.sleep(0.3)  # the session is open, the row locked, nothing committed yet
+            # the session is open, the row locked, nothing committed: go on only once the
+            # second sign-in provably waits for this lock
+            wait_until_blocked(lambda: pids.get("second"))
 
-    monkeypatch.setattr(flows, "sign_in_notice_enqueue", slow_notice)
+    monkeypatch.setattr(flows, "sign_in_notice_enqueue", held_notice)
     errors: list[BaseException] = []
 
     def run(agent: str, wait: bool) -> None:
         try:
             if wait:
-                assert opened.wait(5)
+                pids["second"] = backend_pid()
+                assert opened.wait(15)
             sign_in(agent)
         except BaseException as exc:  # pragma: no cover - would be the bug
             errors.append(exc)

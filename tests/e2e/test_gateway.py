@@ -77,6 +77,7 @@ class Stack:
             "IAM_THROTTLE_ANON": "100000/hour",
         }
         self.processes: list[subprocess.Popen] = []
+        self.other_client: dict[str, str] = {}  # a service client of another audience
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
@@ -128,6 +129,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "create_service_client", "gateway", "--audience", "reports-api", "--scope", "reports:read"
     )
     creds = dict(line.split("=", 1) for line in out.split())
+    out = stack.manage("create_service_client", "elsewhere", "--audience", "other-api")
+    stack.other_client = dict(line.split("=", 1) for line in out.split())
     try:
         stack.start(
             ["gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{stack.iam_port}",
@@ -227,9 +230,22 @@ def test_bad_tokens_are_refused_by_the_downstream_without_calling_the_iam(stack)
         )
         assert response.status_code == 401, (code, response.text)
         assert response.json()["code"] == code
-    # a service token for another audience is refused too
-    wrong_audience = httpx.get(f"{stack.downstream}/reports", headers=good)
-    assert wrong_audience.status_code == 403
+    # a genuine service token issued for another audience is refused by the verifier
+    other = httpx.post(
+        f"{stack.iam}/api/oauth/token/",
+        data={"grant_type": "client_credentials"},
+        auth=(stack.other_client["client_id"], stack.other_client["client_secret"]),
+    )
+    assert other.status_code == 200, other.text
+    elsewhere = {"Authorization": f"Bearer {other.json()['access_token']}"}
+    for path in ("/reports", "/whoami"):
+        response = httpx.get(f"{stack.downstream}{path}", headers=elsewhere)
+        assert response.status_code == 401, (path, response.text)
+        assert response.json()["code"] == "wrong_audience"
+    # and a valid user token is not a service token: the endpoint refuses its kind
+    user_at_reports = httpx.get(f"{stack.downstream}/reports", headers=good)
+    assert user_at_reports.status_code == 403
+    assert user_at_reports.json()["code"] == "wrong_token_kind"
     assert fetches(stack) == before  # none of this asked the IAM anything
 
 

@@ -159,7 +159,6 @@ def test_a_password_login_racing_the_enable_does_not_survive_it(
     on an account with MFA on. Now sign-ins and MFA changes of a user lock the user's row: the
     enable waits for the login to commit, and its revocation then ends the new session."""
     import threading
-    import time
 
     import pyotp
     from django.db import connections
@@ -169,21 +168,25 @@ def test_a_password_login_racing_the_enable_does_not_survive_it(
     from iam.core.http import ClientInfo
     from iam.mfa.enrolment import totp_enable, totp_setup
     from iam.sessions.models import DeviceSession
+    from tests.overlap import backend_pid, wait_until_blocked
 
     client = ClientInfo(ip="127.0.0.1", user_agent="test")
     app = pyotp.parse_uri(
         totp_setup(user=user, client=client, signed_in_at=timezone.now()).otpauth_uri
     )
     checked = threading.Event()
+    pids: dict[str, int] = {}
     original = flows.mfa_challenge_start
 
-    def slow_start(**kwargs: Any) -> Any:
+    def held_start(**kwargs: Any) -> Any:
         started = original(**kwargs)  # MFA still off: a password-only login goes on
         checked.set()
-        time.sleep(0.3)  # a real window for the enable to run in
+        # the user's row is locked and nothing is committed: go on only once the enable
+        # provably waits for this lock (the race really runs)
+        wait_until_blocked(lambda: pids.get("enable"))
         return started
 
-    monkeypatch.setattr(flows, "mfa_challenge_start", slow_start)
+    monkeypatch.setattr(flows, "mfa_challenge_start", held_start)
     errors: list[BaseException] = []
 
     def login_thread() -> None:
@@ -202,7 +205,8 @@ def test_a_password_login_racing_the_enable_does_not_survive_it(
 
     def enable_thread() -> None:
         try:
-            checked.wait(5)
+            pids["enable"] = backend_pid()
+            assert checked.wait(15)
             totp_enable(
                 user=User.objects.get(pk=user.pk), code=app.now(), client=client, session_id=None
             )

@@ -16,6 +16,7 @@ from iam.core.exceptions import SessionExpired, SessionRevoked, TokenInvalid, To
 from iam.core.http import ClientInfo
 from iam.sessions.models import DeviceSession
 from iam.sessions.services import session_rotate, sessions_cleanup
+from iam.tokens.tokens import RefreshToken
 
 pytestmark = pytest.mark.django_db
 CLIENT = ClientInfo(ip="203.0.113.7", user_agent="pytest")
@@ -152,7 +153,7 @@ def test_refresh_costs_three_statements(tokens):
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as queries:
-        session_rotate(raw_refresh=tokens["refresh"], client=CLIENT)
+        issued = session_rotate(raw_refresh=tokens["refresh"], client=CLIENT)
     statements = [
         q["sql"].split()[0]
         for q in queries.captured_queries
@@ -167,12 +168,11 @@ def test_refresh_costs_three_statements(tokens):
     event = AuditEvent.objects.get(type="session:refresh:rotated")
     session = DeviceSession.objects.get()
     assert (event.session_id, event.user_id, event.ip) == (session.id, session.user_id, CLIENT.ip)
-    assert (session.ip, session.user_agent, session.refresh_jti) == (
-        CLIENT.ip,
-        CLIENT.user_agent,
-        session.refresh_jti,
-    )
-    assert session.previous_refresh_jti
+    assert (session.ip, session.user_agent) == (CLIENT.ip, CLIENT.user_agent)
+    # the stored jti is the new token's, and the one replaced is the old token's
+    assert session.refresh_jti == RefreshToken(issued.refresh)["jti"]
+    assert session.previous_refresh_jti == RefreshToken(tokens["refresh"])["jti"]
+    assert session.refresh_jti != session.previous_refresh_jti
     assert session.rotated_at
 
 

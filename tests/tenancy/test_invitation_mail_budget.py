@@ -18,10 +18,16 @@ def test_invitation_mails_to_one_address_are_budgeted(
     from the IAM's sender."""
     make_member("adam@example.com", acme, "admin")
     adam = auth(signed_in("adam@example.com"))
-    for _ in range(settings.IAM_MAIL_BUDGET_PER_ADDRESS + 5):
-        response = api.post(
-            "/api/tenant/invitations/", {"email": "victim@example.org"}, format="json", **adam
-        )
-        assert response.status_code in (201, 429)
-    sent = [m for m in outbox if m.to == ["victim@example.org"]]
-    assert len(sent) <= settings.IAM_MAIL_BUDGET_PER_ADDRESS
+    statuses = [
+        api.post("/api/tenant/invitations/", {"email": email}, format="json", **adam).status_code
+        for email in ["victim@example.org", "VICTIM@example.org", "victim@EXAMPLE.ORG"] * 5
+    ]
+    assert statuses == [201] * 15  # the answer never shows the budget
+    # fixed: invitation mails go to an address nobody has shown to own: the unsolicited
+    # budget (3/hour) holds, whatever the spelling
+    assert settings.IAM_MAIL_BUDGET_UNSOLICITED == 3
+    assert [m.to for m in outbox] == [  # mailed as typed, the domain lower-cased
+        ["victim@example.org"],
+        ["VICTIM@example.org"],
+        ["victim@example.org"],
+    ]

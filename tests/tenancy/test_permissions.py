@@ -55,14 +55,124 @@ def test_permission_classes(permission, token, allowed):
     assert permission.has_permission(request_with(token), view=None) is allowed
 
 
-def test_they_are_usable_as_drf_permission_classes_and_compose():
+def test_they_are_usable_as_drf_permission_classes():
     # DRF instantiates permission_classes entries by calling them
     assert HasRole("admin")().has_permission(request_with(TENANT), None)
-    both = (IsAuthenticated & HasPermission("billing.read"))()
-    assert both.has_permission(request_with(TENANT), None)
-    either = (HasRole("owner") | HasPermission("members.read"))()
-    assert either.has_permission(request_with(TENANT), None)
-    assert not (HasRole("owner") | HasRole("viewer"))().has_permission(request_with(TENANT), None)
+    assert not HasRole("owner")().has_permission(request_with(TENANT), None)
+
+
+class HeaderSaysYes:
+    """A permission class written without DRF's base class: it has no ``&``/``|`` of its own, so
+    ``HeaderSaysYes & HasRole(...)`` runs ``HasRole.__rand__`` (and ``|`` ``__ror__``)."""
+
+    def has_permission(self, request, view):
+        return request.META.get("HTTP_X_YES") == "1"
+
+    def has_object_permission(self, request, view, obj):
+        return True
+
+
+VIEWER = {**TENANT, "roles": ["viewer"], "perms": ["members.read"]}
+OWNER_NO_PERMS = {**TENANT, "roles": ["owner"], "perms": []}
+ADMIN_NO_BILLING = {**TENANT, "perms": ["members.read"]}
+NO_TENANT = {"sub": "x", "roles": ["admin"], "perms": ["billing.read"]}
+
+# (name, composed permission, token, X-Yes header, allowed): every operator with cases that
+# must be denied, so a wrong operator (``&`` built as ``|``, ``~`` without its tenant check,
+# operands swapped) fails one of them.
+COMPOSED = [
+    # instance & instance: IsTenantMember.__and__
+    ("and", lambda: HasRole("admin") & HasPermission("billing.read"), TENANT, False, True),
+    ("and", lambda: HasRole("admin") & HasPermission("billing.read"), VIEWER, False, False),
+    (
+        "and",
+        lambda: HasRole("admin") & HasPermission("billing.read"),
+        ADMIN_NO_BILLING,
+        False,
+        False,
+    ),
+    ("and", lambda: HasRole("admin") & HasPermission("billing.read"), NO_TENANT, False, False),
+    ("and", lambda: HasRole("admin") & HasPermission("billing.read"), None, False, False),
+    # instance & DRF class: __and__ with a class operand
+    ("and-class", lambda: HasPermission("billing.read") & IsAuthenticated, TENANT, False, True),
+    ("and-class", lambda: HasPermission("billing.read") & IsAuthenticated, VIEWER, False, False),
+    # DRF class & instance: DRF's own operator, our instance as its operand
+    ("class-and", lambda: IsAuthenticated & HasPermission("billing.read"), TENANT, False, True),
+    ("class-and", lambda: IsAuthenticated & HasPermission("billing.read"), VIEWER, False, False),
+    ("class-and", lambda: IsAuthenticated & HasPermission("billing.read"), None, False, False),
+    # plain class & instance: IsTenantMember.__rand__
+    ("rand", lambda: HeaderSaysYes & HasRole("admin"), TENANT, True, True),
+    ("rand", lambda: HeaderSaysYes & HasRole("admin"), TENANT, False, False),
+    ("rand", lambda: HeaderSaysYes & HasRole("admin"), VIEWER, True, False),
+    ("rand", lambda: HeaderSaysYes & HasRole("admin"), NO_TENANT, True, False),
+    # instance | instance: IsTenantMember.__or__
+    ("or", lambda: HasRole("owner") | HasPermission("members.read"), TENANT, False, True),
+    ("or", lambda: HasRole("owner") | HasPermission("members.read"), OWNER_NO_PERMS, False, True),
+    ("or", lambda: HasRole("owner") | HasPermission("billing.read"), VIEWER, False, False),
+    ("or", lambda: HasRole("owner") | HasRole("viewer"), TENANT, False, False),
+    ("or", lambda: HasRole("owner") | HasPermission("members.read"), NO_TENANT, False, False),
+    ("or", lambda: HasRole("owner") | HasPermission("members.read"), None, False, False),
+    # plain class | instance: IsTenantMember.__ror__
+    ("ror", lambda: HeaderSaysYes | HasRole("owner"), TENANT, True, True),
+    ("ror", lambda: HeaderSaysYes | HasRole("owner"), OWNER_NO_PERMS, False, True),
+    ("ror", lambda: HeaderSaysYes | HasRole("owner"), TENANT, False, False),
+    ("ror", lambda: HeaderSaysYes | HasRole("owner"), None, False, False),
+    # ~instance: IsTenantMember.__invert__ (still needs a tenant-scoped token)
+    ("invert", lambda: ~HasRole("viewer"), TENANT, False, True),
+    ("invert", lambda: ~HasRole("viewer"), VIEWER, False, False),
+    ("invert", lambda: ~HasRole("viewer"), NO_TENANT, False, False),
+    ("invert", lambda: ~HasRole("viewer"), None, False, False),
+    ("invert", lambda: ~HasPermission("billing.read"), VIEWER, False, True),
+    ("invert", lambda: ~HasPermission("billing.read"), TENANT, False, False),
+    # nested: ~ inside &, and | of two &
+    ("nested", lambda: HasRole("admin") & ~HasPermission("billing.manage"), TENANT, False, True),
+    ("nested", lambda: HasRole("admin") & ~HasPermission("billing.read"), TENANT, False, False),
+    (
+        "nested",
+        lambda: (
+            (HasRole("owner") & HasPermission("members.read"))
+            | (HasRole("viewer") & HasPermission("members.read"))
+        ),
+        VIEWER,
+        False,
+        True,
+    ),
+    (
+        "nested",
+        lambda: (
+            (HasRole("owner") & HasPermission("members.read"))
+            | (HasRole("viewer") & HasPermission("billing.read"))
+        ),
+        VIEWER,
+        False,
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("operator", "compose", "token", "header", "allowed"),
+    COMPOSED,
+    ids=[f"{case[0]}-{n}" for n, case in enumerate(COMPOSED)],
+)
+def test_every_composition_allows_and_denies_exactly(operator, compose, token, header, allowed):
+    request = request_with(token)
+    if header:
+        request.META["HTTP_X_YES"] = "1"
+    permission = compose()()  # DRF calls the composed holder to get the permission
+    assert permission.has_permission(request, view=None) is allowed
+
+
+def test_the_composition_operators_build_the_drf_operators():
+    from rest_framework.permissions import AND, NOT, OR
+
+    assert (HasRole("a") & HasRole("b")).operator_class is AND
+    assert (HeaderSaysYes & HasRole("b")).operator_class is AND
+    assert (HasRole("a") | HasRole("b")).operator_class is OR
+    assert (HeaderSaysYes | HasRole("b")).operator_class is OR
+    inverted = ~HasRole("a")
+    assert inverted.operator_class is AND  # IsTenantMember and NOT(the role)
+    assert inverted.op2_class.operator_class is NOT
 
 
 def test_they_refuse_to_be_built_without_arguments():
