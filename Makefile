@@ -49,7 +49,8 @@ test-browser: setup
 
 ## The schema fuzzer (schemathesis): every operation of /api/schema/, anonymous and signed in,
 ## must never answer 5xx, and every 4xx is JSON with detail/code. Deterministic; IAM_FUZZ_EXAMPLES
-## (default 25) bounds the random examples per operation.
+## (default 25) bounds the random examples per operation. Also sends Unicode spellings of existing
+## accounts' addresses to the account endpoints.
 fuzz: setup
 	IAM_FUZZ=1 $(VENV)/pytest tests/fuzz -q
 

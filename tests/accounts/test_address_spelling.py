@@ -170,6 +170,24 @@ def test_sign_in_by_any_spelling_of_the_address(
     assert response.json()["user"]["id"] == str(kate.pk)
 
 
+def test_invisible_characters_and_a_full_width_at_sign_are_still_the_address(
+    api: Any, kate: User, keys: Any, outbox: list
+) -> None:
+    """Found by the fuzzer (tests/fuzz): an address with a soft hyphen was refused as "no
+    account" by the lookups (not printable) while registration folded it onto the account, and
+    ``kate\uff20example.com`` was looked up as a username (no ASCII "@") although it folds to
+    the address. Both are the address now, everywhere."""
+    for spelling in ("kate@exam\u00adple.com", "kate\u200b@example.com", "kate\uff20example.com"):
+        response = sign_in(api, email=spelling)
+        assert response.status_code == 200, (spelling, response.content)
+        assert response.json()["user"]["id"] == str(kate.pk)
+    reset = api.post(
+        "/api/auth/password/reset/", {"email": "kate@exam\u00adple.com"}, format="json"
+    )
+    assert reset.status_code == 202
+    assert [m.to for m in outbox] == [[KATE]]
+
+
 def test_sign_in_by_any_spelling_of_the_username(api: Any, kate: User, keys: Any) -> None:
     for spelling in (f"{KELVIN}ate", "KATE", "\uff4b\uff41\uff54\uff45"):
         response = sign_in(api, username=spelling)

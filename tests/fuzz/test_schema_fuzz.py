@@ -21,6 +21,14 @@ What runs
     types, to every operation that takes a body; same checks, all failures of an operation listed
     together.
 
+    ``test_spellings_of_existing_addresses``: existing accounts' addresses spelt with other code
+    points (ones that fold to the same text: Kelvin sign, full-width and mathematical letters,
+    ligatures, sharp s, invisible characters, letter case; and look-alikes that do not: dotted
+    capital I, dotless i), ``4 * IAM_FUZZ_EXAMPLES`` of them, sent to registration, resend,
+    reset, login (e-mail and username), invitations and the e-mail change: no 5xx, the error
+    shape, the same answer whether or not the address has an account, and sign-in and "already
+    a member" exactly when the spelling's comparison key is the account's.
+
 Authentication
     Every request is sent twice: as generated (anonymous, or with whatever garbage credentials
     schemathesis made up), then authenticated: ``Authorization: Bearer`` with a fresh access token
@@ -315,3 +323,184 @@ def test_raw_bodies_are_refused_cleanly(method: str, path: str, fuzz: FuzzContex
                     f"body {shown!r} ({len(body)} bytes)\n  -> {problem}"
                 )
     assert not failures, f"{len(failures)} raw bodies answered badly:\n\n" + "\n\n".join(failures)
+
+
+# --- Unicode spellings of existing addresses ---------------------------------------------------
+# What the schema never generates: an existing account's address or username spelt with
+# other code points that fold to the same text (Kelvin sign, full-width and mathematical
+# letters, ligatures, sharp s, invisible default-ignorables, letter case) or that look alike and
+# do not (dotted capital I, dotless i). Every account endpoint must answer without a 5xx, in the
+# error shape, and the same whether or not an account has the address (no enumeration);
+# sign-in and "already a member" must follow the comparison key (``iam.core.identifiers``).
+
+
+def _equivalents() -> dict[str, list[str]]:
+    """For each ASCII character an address is made of, the code points that fold to it."""
+    from iam.core.identifiers import identifier_fold
+
+    table: dict[str, list[str]] = {}
+    for point in range(0x30000):
+        if 0xD800 <= point < 0xE000:
+            continue
+        char = chr(point)
+        folded = identifier_fold(char)
+        if len(folded) == 1 and folded.isascii() and (folded.isalnum() or folded in ".-_+@"):
+            table.setdefault(folded, []).append(char)
+    return table
+
+
+EQUIVALENTS = _equivalents()
+# sharp s (small, capital), the fi and st ligatures
+SUBSTRINGS = {"ss": ["\u00df", "\u1e9e"], "fi": ["\ufb01"], "st": ["\ufb06"]}
+LOOKALIKES = {"i": ["\u0130", "\u0131"]}  # dotted capital I, dotless i: other letters once folded
+IGNORABLES = ["\u00ad", "\u200b", "\u200d", "\ufe0f", "\u2060"]
+ACCOUNTS = ["kim.fisk@example.com", "ross.kirk@example.net"]
+USERNAMES = {"kim.fisk@example.com": "kimfisk"}
+
+
+@hypothesis.strategies.composite
+def spellings(draw: Any) -> tuple[str, str]:
+    """``(an existing address, one of its spellings)``."""
+    st = hypothesis.strategies
+    address = draw(st.sampled_from(ACCOUNTS))
+    out, i = [], 0
+    while i < len(address):
+        pair = address[i : i + 2]
+        if pair in SUBSTRINGS and draw(st.booleans()):
+            out.append(draw(st.sampled_from(SUBSTRINGS[pair])))
+            i += 2
+            continue
+        char = address[i]
+        choice = draw(st.integers(0, 9))
+        if choice < 4 and char.lower() in EQUIVALENTS:
+            out.append(draw(st.sampled_from(EQUIVALENTS[char.lower()])))
+        elif choice == 4 and char in LOOKALIKES:
+            out.append(draw(st.sampled_from(LOOKALIKES[char])))
+        elif choice == 5:
+            out.append(char + draw(st.sampled_from(IGNORABLES)))
+        elif choice == 6:
+            out.append(char.upper())
+        else:
+            out.append(char)
+        i += 1
+    return address, "".join(out)
+
+
+def _valid_address(text: str) -> bool:
+    from rest_framework.exceptions import ValidationError
+
+    from iam.accounts.serializers import NormalizedEmailField
+
+    try:
+        NormalizedEmailField().run_validation(text)
+    except ValidationError:
+        return False
+    return True
+
+
+def _answer(response: Any) -> tuple[int, Any]:
+    """What a caller sees, without the address echoed back."""
+    body = response.json() if response.content else None
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k != "email"}
+    return response.status_code, body
+
+
+def _sound(response: Any, what: str) -> None:
+    assert response.status_code < 500, f"{what}: {response.status_code} {response.content!r}"
+    problem = error_body_problem(
+        response.status_code,
+        response.headers.get("Content-Type", ""),
+        response.content,
+        method="POST",
+        path=what,
+    )
+    assert problem is None, f"{what}: {problem}"
+
+
+@pytest.fixture
+def spelt(fuzz: FuzzContext) -> dict[str, Any]:
+    """Two verified accounts (one a member of acme, owned by alice), and clients for them."""
+    from iam.tenancy.models import Membership, Role, Tenant
+
+    accounts = {
+        email: User.objects.create_user(
+            email=email, password=PASSWORD, username=USERNAMES.get(email), email_verified=True
+        )
+        for email in ACCOUNTS
+    }
+    Membership.objects.create(
+        tenant=Tenant.objects.get(slug="acme"),
+        user=accounts["kim.fisk@example.com"],
+        role=Role.objects.get(name="member"),
+    )
+    return {"accounts": accounts, "owner": fuzz.bearer()}
+
+
+@hypothesis.given(spelling=spellings())
+@hypothesis.settings(
+    max_examples=MAX_EXAMPLES * 4,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(hypothesis.HealthCheck),
+)
+def test_spellings_of_existing_addresses(spelt: dict[str, Any], spelling: tuple[str, str]) -> None:
+    from iam.core.identifiers import identifier_fold, identifier_key
+
+    address, variant = spelling
+    same = identifier_key(variant) == identifier_key(address)
+    account = spelt["accounts"][address]
+    api = APIClient()
+    with transaction.atomic():
+        for path, body in (
+            ("/api/auth/register/", {"email": variant, "password": "another long passphrase"}),
+            ("/api/auth/verify-email/resend/", {"email": variant}),
+            ("/api/auth/password/reset/", {"email": variant}),
+        ):
+            with transaction.atomic():
+                taken = api.post(path, body, format="json")
+                _sound(taken, path)
+                User.objects.filter(pk=account.pk).update(email="moved@example.org")
+                free = api.post(path, body, format="json")  # the address has no account now
+                _sound(free, path)
+                transaction.set_rollback(True)
+            assert _answer(taken) == _answer(free), (path, variant)
+
+        for field in ("email", "username"):
+            identifier = variant if field == "email" else variant.split("@")[0].replace(".", "")
+            body = {field: identifier, "password": PASSWORD, "transport": "body"}
+            signed_in = api.post("/api/auth/login/", body, format="json")
+            _sound(signed_in, "/api/auth/login/")
+            # an identifier is an address when it has an "@" once folded, else a username
+            names = address if "@" in identifier_fold(identifier) else USERNAMES.get(address)
+            named = names is not None and identifier_key(identifier) == identifier_key(names)
+            if named:
+                assert signed_in.status_code == 200, (variant, signed_in.content)
+                assert signed_in.json()["user"]["id"] == str(account.pk)
+            else:
+                assert signed_in.status_code in (400, 401), (variant, signed_in.content)
+
+        invited = api.post(
+            "/api/tenant/invitations/",
+            {"email": variant},
+            format="json",
+            HTTP_AUTHORIZATION=spelt["owner"],
+        )
+        _sound(invited, "/api/tenant/invitations/")
+        if not _valid_address(variant):  # e.g. a mathematical letter in the local part
+            assert invited.status_code == 400, (variant, invited.content)
+        elif same and address == "kim.fisk@example.com":  # the member, however spelt
+            assert (invited.status_code, invited.json()["code"]) == (409, "already_member")
+        else:
+            assert invited.status_code == 201, (variant, invited.content)
+
+        moved = api.patch(
+            "/api/auth/me/",
+            {"email": variant, "current_password": PASSWORD},
+            format="json",
+            HTTP_AUTHORIZATION=spelt["owner"],
+        )
+        _sound(moved, "/api/auth/me/")
+        assert moved.status_code in (200, 400), (variant, moved.content)
+        transaction.set_rollback(True)

@@ -1,29 +1,25 @@
 from __future__ import annotations
 
 from iam.accounts.models import User
-from iam.core.identifiers import identifier_key
-
-
-def _usable(identifier: str) -> bool:
-    # no account has such a name, and databases refuse NULs and lone surrogates
-    return bool(identifier) and "\x00" not in identifier and identifier.isprintable()
+from iam.core.identifiers import identifier_fold, identifier_key
 
 
 def user_get_by_login(*, identifier: str) -> User | None:
-    """The user whose e-mail address (``identifier`` has an ``@``) or username is
+    """The user whose e-mail address (``identifier`` has an ``@`` once folded) or username is
     ``identifier``, compared by their keys (``iam.core.identifiers``), if any."""
     identifier = identifier.strip()
-    if not _usable(identifier):
+    if not identifier:
         return None
-    key = identifier_key(identifier)
-    lookup = {"email_key": key} if "@" in identifier else {"username_key": key}
-    return User.objects.filter(**lookup).first()
+    # an address once folded (a full-width or small "@" is an "@"), as registration stored it
+    field = "email_key" if "@" in identifier_fold(identifier) else "username_key"
+    # any text has a key (NULs, lone surrogates: it is a digest the database never parses)
+    return User.objects.filter(**{field: identifier_key(identifier)}).first()
 
 
 def user_get_by_email(*, email: str) -> User | None:
     """The account whose address is ``email`` (compared by key), if any."""
     email = email.strip()
-    if not _usable(email):
+    if not email:
         return None
     return User.objects.filter(email_key=identifier_key(email)).first()
 
