@@ -384,3 +384,39 @@ def test_sign_in_delays_count_every_spelling_of_an_unknown_address_as_one(
     assert statuses == [401, 401, 401]
     locked = sign_in(api, email=f"{KELVIN}n@EXAMPLE.com", REMOTE_ADDR="10.0.2.9")
     assert (locked.status_code, locked.json()["code"]) == (429, "throttled")
+
+
+# --- operators' paths ---------------------------------------------------------------------------
+
+
+def test_createsuperuser_refuses_a_spelling_of_a_taken_address(kate: User) -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="An account with this e-mail address already exists"):
+        call_command("createsuperuser", "--noinput", email=f"{KELVIN}ATE@example.com")
+    assert User.objects.count() == 1
+
+
+def test_the_admin_user_form_refuses_a_spelling_of_a_taken_address(kate: User) -> None:
+    """The keys are not form fields; the form still reports the clash instead of an
+    IntegrityError on save."""
+    from iam.accounts.admin import UserCreationForm, UserEditForm
+
+    other = User.objects.create_user(email="bob@example.com", username="bob", password=PASSWORD)
+    created = UserCreationForm(
+        data={"email": f"{KELVIN}ate@example.com", "password1": "", "password2": ""}
+    )
+    assert not created.is_valid()
+    assert "An account with this e-mail address already exists." in str(created.errors)
+    edit = UserEditForm(
+        instance=other,
+        data={
+            "email": "bob@example.com",
+            "username": f"{KELVIN}ATE",
+            "name": "",
+            "password": other.password,
+            "date_joined": "",
+        },
+    )
+    assert not edit.is_valid()
+    assert "An account with this username already exists." in str(edit.errors)
