@@ -244,7 +244,7 @@ def test_login_upgrades_a_pbkdf2_hash_to_argon2(api, keys, settings):
 
 
 def test_login_looks_the_account_up_once(api, user, login, monkeypatch):
-    import iam.authn.throttles as throttles
+    import iam.accounts.throttles as throttles
 
     lookups = []
     real = throttles.user_get_by_login
