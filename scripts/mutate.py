@@ -63,6 +63,23 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "an access token's sub not checked at revocation",
+        "src/iam/oauth/services.py",
+        'DeviceSession.objects.filter(pk=access["sid"], user_id=access["sub"]).first()',
+        'DeviceSession.objects.filter(pk=access["sid"]).first()',
+        (
+            "tests/oauth/test_oauth.py"
+            "::test_revocation_checks_that_the_refresh_token_is_the_sessions_users",
+        ),
+    ),
+    Mutation(
+        "revocation by an access token ends nothing",
+        "src/iam/oauth/services.py",
+        '        session = DeviceSession.objects.filter(pk=access["sid"], user_id=access["sub"])',
+        "        session = DeviceSession.objects.none()",
+        ("tests/oauth/test_oauth.py::test_revocation_by_a_user_access_token_ends_its_session",),
+    ),
+    Mutation(
         "TOTP replay guard: last_used_step__lt becomes __lte",
         "src/iam/mfa/verification.py",
         "Q(last_used_step__lt=step)",
