@@ -389,7 +389,7 @@ def spellings(draw: Any) -> tuple[str, str]:
 def _valid_address(text: str) -> bool:
     from rest_framework.exceptions import ValidationError
 
-    from iam.accounts.serializers import NormalizedEmailField
+    from iam.core.apis import NormalizedEmailField
 
     try:
         NormalizedEmailField().run_validation(text)
