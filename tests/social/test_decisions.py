@@ -33,13 +33,21 @@ def test_an_address_registered_during_the_sign_in_is_never_signed_into(
     """The look-up missed alice (she registered a moment later); creating the account then
     fails on the address: the outcome is a pending link, never a session in her account."""
     real = flows.user_get_by_email
-    calls = iter([None])
-    monkeypatch.setattr(
-        flows, "user_get_by_email", lambda *, email: next(calls, None) or real(email=email)
-    )
+    lookups: list[str] = []
+
+    def missed_once(*, email: str) -> User | None:
+        lookups.append(email)
+        return None if len(lookups) == 1 else real(email=email)
+
+    monkeypatch.setattr(flows, "user_get_by_email", missed_once)
+    # a spelling of her address: the account's uniqueness compares spellings by their key
     result = flows.social_sign_in(
-        identity=_identity(), provider=PROVIDER, transport=Transport.BODY, client=CLIENT
+        identity=_identity("ALICE@example.com"),
+        provider=PROVIDER,
+        transport=Transport.BODY,
+        client=CLIENT,
     )
+    assert len(lookups) == 2  # the race really ran: missed, create refused, found
     assert isinstance(result, flows.LinkRequired)
     assert not DeviceSession.objects.exists()
     assert not SocialIdentity.objects.exists()

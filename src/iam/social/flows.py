@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -237,7 +238,9 @@ def _user_create(*, identity: ProviderIdentity, client: ClientInfo) -> User | No
                 data={"method": "social", "provider": identity.provider},
             )
             identity_link(user=user, identity=identity, method="signup", client=client)
-    except (IntegrityError, SocialIdentityInUse):
+    # the address is taken (in any spelling: the model's uniqueness check raises ValidationError
+    # before the database's constraint would), or the identity was linked meanwhile
+    except (ValidationError, IntegrityError, SocialIdentityInUse):
         return None
     return user
 
