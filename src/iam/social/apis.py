@@ -19,9 +19,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from iam.accounts.serializers import UserSerializer
+from iam.accounts.throttles import LoginIPThrottle
 from iam.authn.apis import login_response, mfa_required_response
 from iam.authn.csrf import enforce_csrf
-from iam.authn.throttles import LoginIPThrottle
 from iam.core.apis import ERROR, PASSWORD_MAX, NoStoreAPIView, PublicAuthAPIView
 from iam.core.conf import iam_settings
 from iam.core.exceptions import (
