@@ -56,7 +56,7 @@ fuzz: setup
 
 ## Security mutations (scripts/mutate.py): each switches one check off in a scratch copy of the
 ## source and runs the tests that must notice; fails if any mutation survives or its target text
-## is gone. About 2 minutes on 2 cores.
+## is gone. About 4 minutes on a busy 2-core machine (2 CPU-minutes; 2 mutations at a time).
 mutate: setup
 	$(VENV)/python scripts/mutate.py
 
