@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from iam.accounts.models import User
 from iam.core.ratelimit import ratelimit_cache
 from iam.core.throttles import throttle_leases_clear
-from iam.sessions.auth_state import local_state
+from iam.sessions.auth_state import local_state, pending_broadcasts_clear
 from iam.tokens import services as key_services
 from iam.tokens.keys import key_ring_clear
 from iam.tokens.verification import access_token_cache
@@ -38,6 +38,7 @@ def _isolated_process_state(
     key_ring_clear()
     access_token_cache.clear()
     local_state.drop()
+    pending_broadcasts_clear()
     cache.clear()
     ratelimit_cache.reset()
     throttle_leases_clear()

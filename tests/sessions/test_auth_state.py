@@ -92,7 +92,7 @@ class Down:
 
 
 def test_cache_down_falls_back_to_the_database(api, tokens, monkeypatch):
-    for name in ("get_many", "add", "set"):
+    for name in ("get_many", "add", "set", "set_many"):
         monkeypatch.setattr(cache, name, Down())
     headers = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access']}"}
     assert api.get("/api/auth/me/", **headers).status_code == 200

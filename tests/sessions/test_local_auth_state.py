@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from iam.sessions import auth_state
-from iam.sessions.auth_state import CHANNEL, local_state
+from iam.sessions.auth_state import local_state
 from iam.sessions.models import DeviceSession
 from tests.conftest import me
 
@@ -58,13 +58,14 @@ def test_revocation_elsewhere_reaches_this_process_before_the_next_request(api, 
     me(api, tokens["access"])
     sid = DeviceSession.objects.get().pk
     assert str(sid) in local_state.sessions
-    probe = auth_state._redis_client().pubsub()
-    probe.subscribe(CHANNEL)
+    client = auth_state._redis_client()
+    probe = client.pubsub()
+    probe.subscribe(auth_state._channel(client))
     try:
         assert probe.get_message(timeout=5)["type"] == "subscribe"
         # another process revokes: tombstone in Redis, message on the channel
         cache.set(auth_state._session_key(str(sid)), auth_state.REVOKED, auth_state.TTL)
-        auth_state._redis_client().publish(CHANNEL, f"s:{sid}")
+        client.publish(auth_state._channel(client), f"s:{sid}")
         _delivered(probe, f"s:{sid}")
     finally:
         probe.close()

@@ -30,6 +30,7 @@ from iam.accounts.selectors import email_taken, user_get_by_email, username_take
 from iam.accounts.signals import account_deleted, account_deleting
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
+from iam.core.broadcasts import broadcasts_deferred
 from iam.core.exceptions import (
     EmailTaken,
     InvalidPassword,
@@ -162,7 +163,10 @@ def email_verify(*, token: str, client: ClientInfo) -> User:
         raise EmailTaken()
     old_email = user.email
     try:
-        with transaction.atomic():
+        # The new address must reach every process (a cached row would still match invitations
+        # to the old one): if Redis cannot be told, the change stands with its mail and event,
+        # and RevocationNotPropagated follows (a repeat of the link answers token_used).
+        with broadcasts_deferred(), transaction.atomic():
             user, _ = link_token_check(token=token, purposes=(purpose,), lock=True)
             user.email, user.pending_email, user.email_verified = new_email, "", True
             user.save(update_fields=["email", "pending_email", "email_verified", "updated_at"])
@@ -280,7 +284,10 @@ def profile_update(
     if not updated and not email_request:
         return user
     try:
-        with transaction.atomic():
+        # Names are broadcast best effort; a new pending address must reach every process (a
+        # withdrawal decides from it): if it cannot, the request stands with its mail and event,
+        # and RevocationNotPropagated follows.
+        with broadcasts_deferred(), transaction.atomic():
             if updated:
                 user.save(update_fields=[*updated, "updated_at"])
             fields = sorted(set(updated) - {"pending_email"})
@@ -326,7 +333,24 @@ def account_delete(
     It cannot be undone, so an account with MFA on also needs a second-factor ``code``: a stolen
     session plus a guessed or leaked password must not be enough to destroy the account
     (``account_deleting``: ``iam.mfa`` checks the code).
+
+    If Redis cannot be told, the whole deletion still happens (nothing personal is left behind)
+    and RevocationNotPropagated follows.
     """
+    with broadcasts_deferred():
+        _account_delete(
+            user=user, password=password, client=client, code=code, session_id=session_id
+        )
+
+
+def _account_delete(
+    *,
+    user: User,
+    password: str | None,
+    client: ClientInfo,
+    code: str | None,
+    session_id: uuid.UUID | str | None,
+) -> None:
     _current_password_check(user, password, field="password")
     memberships_leave_check(user=user)  # a refused deletion must not spend the code
     account_deleting.send(sender=User, user=user, code=code, client=client, session_id=session_id)

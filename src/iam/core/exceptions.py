@@ -233,10 +233,13 @@ class ServiceUnavailable(IAMError):
 
 
 class RevocationNotPropagated(ServiceUnavailable):
+    """A change that revokes something was made, but Redis could not be told: processes that
+    still read it may accept what was revoked for up to a minute (``iam.sessions.auth_state``)."""
+
     code = "revocation_not_propagated"
     default_detail = (
-        "The change was saved, but the shared cache could not be told; it may take up to a "
-        "minute to reach every process. Retry the request."
+        "The change was made, but not every process could be told at once: for up to a minute, "
+        "some may still accept what it revoked. Repeating the request is safe."
     )
 
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
 from django.dispatch import Signal
 from django.tasks import task
@@ -32,6 +31,7 @@ from django.utils.module_loading import import_string
 
 from iam.core.conf import iam_settings
 from iam.core.identifiers import identifier_key
+from iam.core.ratelimit import ratelimit_cache
 
 log = logging.getLogger("iam.mail")
 
@@ -67,16 +67,15 @@ def mail_budget_allows(*, address: str, unsolicited: bool) -> bool:
     ``identifier_key``) and hour, whoever asks
     (``IAM_MAIL_BUDGET_UNSOLICITED`` for mails to an address the requester has not shown to own),
     so a flood of requests from many clients or accounts cannot bury an inbox. Callers drop the
-    mail silently when over budget (the API's answer never depends on it). Fails open if the
-    cache is down (the request throttles stay)."""
+    mail silently when over budget (the API's answer never depends on it).
+
+    Counted in the rate-limit cache like the request limits: while Redis is unreachable, each
+    process counts on its own (an address gets at most the budget per process and hour), so an
+    outage neither stops account mails nor lifts the budget."""
     limit = iam_settings.mail_budget_unsolicited if unsolicited else iam_settings.mail_budget
     key = f"iam:mail-budget:{int(unsolicited)}:{identifier_key(address)}"
-    try:
-        cache.add(key, 0, _BUDGET_WINDOW)  # the window starts with the first mail
-        return cache.incr(key) <= limit
-    except Exception:
-        log.warning("mail budget unavailable (cache down); sending anyway")
-        return True
+    count, _ = ratelimit_cache.incr_window(key, _BUDGET_WINDOW)  # from the first mail on
+    return count <= limit
 
 
 def mail_render(*, template: str, context: dict[str, Any], to: str) -> EmailMultiAlternatives:

@@ -273,11 +273,17 @@ class Environment:
     REDIS_URL = Str(
         "REDIS_URL",
         "",
-        "shared cache for rate limits, sign-in delays and the auth state across processes, "
-        "e.g. `redis://127.0.0.1:6379/0`.",
+        "shared cache for rate limits, sign-in delays, mail budgets and the auth state across "
+        "processes, e.g. `redis://127.0.0.1:6379/0`. The service keeps serving while it is down "
+        '(docs/operations.md, "Redis is unreachable").',
         shown="unset (local-memory cache)",
     )
-    CACHE_KEY_PREFIX = Str("CACHE_KEY_PREFIX", "iam", "prefix of every key in Redis.")
+    CACHE_KEY_PREFIX = Str(
+        "CACHE_KEY_PREFIX",
+        "iam",
+        "prefix of every Redis key and of the auth state's invalidation channel: deployments "
+        "sharing one Redis server need different prefixes or databases.",
+    )
     EMAIL_URL = Str(
         "EMAIL_URL",
         "consolemail://",

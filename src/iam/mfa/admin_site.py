@@ -7,10 +7,11 @@ sent back to the login page.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -19,6 +20,7 @@ from django.urls import reverse
 from iam.accounts.lockout import login_account_key, login_failure_record, login_lockout_check
 from iam.accounts.selectors import user_get_by_login
 from iam.accounts.throttles import login_rate_take
+from iam.core.broadcasts import broadcasts_deferred
 from iam.core.exceptions import IAMError, Throttled
 from iam.core.http import NO_CLIENT, client_info
 from iam.mfa.selectors import mfa_enabled
@@ -115,9 +117,31 @@ class MfaAdminLoginView(LoginView):
         return response
 
 
+NOT_PROPAGATED = (
+    "Saved, but Redis could not be told: for up to a minute, some IAM processes may still accept "
+    "what this change revoked. Saving again re-sends it."
+)
+
+
 class IAMAdminSite(admin.AdminSite):
     login_form = MfaAdminAuthenticationForm
     login_template = "iam/admin/login.html"
+
+    def admin_view(self, view: Any, cacheable: bool = False) -> Any:
+        """Every admin page runs its change to the end and commits it, also when Redis cannot be
+        told of a revocation (a deactivated user, a revoked session, a removed membership): the
+        page then says so instead of failing (``iam.sessions.auth_state``)."""
+        inner = super().admin_view(view, cacheable)
+
+        @functools.wraps(inner)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            with broadcasts_deferred(report=False) as outcome:
+                response = inner(request, *args, **kwargs)
+            if outcome.failure is not None:
+                messages.warning(request, NOT_PROPAGATED)
+            return response
+
+        return wrapper
 
     def has_permission(self, request: HttpRequest) -> bool:
         if not super().has_permission(request):

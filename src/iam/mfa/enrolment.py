@@ -24,6 +24,7 @@ from iam.core.exceptions import (
     MfaNotEnabled,
     MfaSetupRequired,
     PasswordRequired,
+    RevocationNotPropagated,
 )
 from iam.core.http import NO_CLIENT, ClientInfo
 from iam.mfa.backup_codes import COUNT, backup_code_digest, backup_code_new, backup_code_salt
@@ -141,15 +142,24 @@ def totp_enable(
                     session_id=session_id,
                     data={"method": "totp"},
                 )
+                # In this transaction, unlike other revocations: the backup codes exist only in
+                # this answer, so if Redis cannot be told, nothing happens (MFA stays off, the
+                # code stays unused, no notice) and the 503 asks for a repeat.
+                _revoke_other_sessions(user_id=user.pk, client=client, keep_session_id=session_id)
                 security_notice_enqueue(kind=MailKind.MFA_ENABLED, user=user)
     except (MfaSetupRequired, MfaAlreadyEnabled):
         mfa_attempt_release(handle)
         raise
+    except RevocationNotPropagated as exc:
+        mfa_attempt_release(handle)
+        raise RevocationNotPropagated(
+            "Two-factor authentication was not turned on: your other sessions could not be "
+            "ended everywhere at once. Nothing changed; repeat the request."
+        ) from exc
     if codes is None:
         code_rejected(user_id=user.pk, client=client, session_id=session_id, purpose="enable")
     mfa_attempt_release(handle)
     mfa_failures_clear(user_id=user.pk)
-    _revoke_other_sessions(user_id=user.pk, client=client, keep_session_id=session_id)
     return codes
 
 

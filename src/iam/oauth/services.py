@@ -18,6 +18,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
+from iam.core.broadcasts import broadcasts_deferred
 from iam.core.crypto import sha256_hex
 from iam.core.exceptions import IAMError
 from iam.core.http import ClientInfo
@@ -278,7 +279,8 @@ def token_revoke(*, raw: str, client: ServiceClient, info: ClientInfo) -> None:
         session = DeviceSession.objects.filter(pk=access["sid"], user_id=access["sub"]).first()
         if session is None:
             return
-    with transaction.atomic():
+    # The revocation and its event commit even if Redis cannot be told (then 503 afterwards).
+    with broadcasts_deferred(), transaction.atomic():
         changed = session_revoke(session=session, reason=RevokeReason.CLIENT_REVOKED)
         if changed:
             audit_record(

@@ -6,10 +6,13 @@ there so that a request costs one cache round trip instead of a database query:
 - ``iam:as:s:<sid>`` -> ``(user_id, expires_at)`` or the tombstone ``REVOKED``;
 - ``iam:as:u:<uid>`` -> the user's columns (never the password hash) or the tombstone ``STALE``.
 
-A revocation writes its tombstone and a saved user writes its new row (``cache.set``) before the
-change commits, and refills use ``cache.add`` (only if absent), so a refill racing a change can
-never resurrect a revoked session or an old user row. Entries live at most ``TTL`` seconds, which
-also bounds out-of-band changes made directly in SQL.
+Only a refill writes a row, and it reads it from the database and stores it with ``cache.add``
+(only if absent). A change writes a tombstone (``cache.set``) before it commits, so a refill
+racing a change can never resurrect a revoked session or an old user row, and a user instance
+that is older than the database in its other columns (``request.user`` read from the cache) can
+never write them back into the cache. Entries live at most ``TTL`` seconds, which also bounds
+out-of-band changes made directly in SQL. (The price: for up to ``TTL`` seconds after a change of
+a cached column, that user's requests read the database.)
 
 A per-process cache (local memory) is not shared, so it is not used: every request then reads the
 database, which keeps revocation immediate across processes.
@@ -20,7 +23,49 @@ is subscribed to the invalidation channel: every revocation and user change is p
 non-blocking read. A revocation answered to its caller has therefore reached every process's
 socket before any later request is served. If the subscription breaks, the local copy is dropped
 and requests go back to Redis until it is re-established; local entries also expire after
-``TTL`` like the Redis ones.
+``TTL`` like the Redis ones. The channel is named after the cache's key prefix and Redis database
+(``CACHE_KEY_PREFIX``), so deployments sharing one Redis server do not drop each other's copies.
+
+What is broadcast
+-----------------
+A cached entry is wrong only about a change it has not heard of, so what matters is what a
+process still holding the old entry would allow. The cached user row is trusted for: ``is_active``
+(checked here), ``is_staff`` and ``is_superuser`` (Django and DRF permission checks on
+``request.user``), ``email`` and ``email_verified`` (invitation acceptance matches them, token
+introspection reports the address as ``username``) and ``pending_email`` (a withdrawal of an
+address change decides from it). Hence (``user_change_kind`` decides for user saves):
+
+- **required**: a session revoked (logout, logout-all, one session ended, refresh-token reuse, a
+  password change or reset, MFA turned on, off or reset, a membership ended or a tenant
+  deactivated, an account deleted, an OAuth revocation) or deleted while live; a user deleted; a
+  user saved inactive (a deactivation, and saving an inactive user again re-sends it); ``is_staff``,
+  ``is_superuser`` or ``email_verified`` turned off; ``email`` changed; ``pending_email`` set to
+  an address. If Redis cannot be told, the caller gets ``RevocationNotPropagated`` (503
+  ``revocation_not_propagated``): fail closed.
+- **best effort**: any other change of a cached column of an existing user: ``name``,
+  ``username``, ``last_login``, a flag turned on (``email_verified`` after verification,
+  ``is_active``, ``is_staff``), ``pending_email`` cleared. A process that missed one can only
+  show an old value or refuse something for a while. A failure is logged and never raised: while
+  Redis is unreachable nobody reads it (every process reads the database), and a process that
+  still reads it may show the old value for at most ``TTL`` seconds.
+- **none**: a new user (no process can have seen its id), the password (never cached: read from
+  the database when asked), saves that write no cached column.
+
+When a required broadcast fails
+-------------------------------
+The change stands: the database is the truth and the safer state (a revoked session's refresh
+token is dead everywhere, and every process that reads the database refuses its access tokens).
+Inside ``broadcasts_deferred`` (``iam.core.broadcasts``; the services of every flow that can
+revoke use it) a failure does not interrupt the flow: it runs to its end and commits its change
+together with its mails and audit events, and ``RevocationNotPropagated`` is raised afterwards.
+Outside any such block it is raised at once (in a transaction of the caller's own, that rolls the
+change back).
+
+Failed broadcasts are kept by the process that made them and re-sent with its next contact to
+Redis (its next broadcast, or its next authenticated request once Redis answers), for ``TTL``
+seconds: after that every entry older than the change has expired anyway. So once Redis is back,
+every process agrees again at the latest ``TTL`` seconds after the change, and as soon as the
+process that made it serves a request.
 """
 
 from __future__ import annotations
@@ -31,8 +76,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterable
 from functools import cache as memoize
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -40,10 +86,12 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache, caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
-from django.db.models.signals import post_delete, post_save
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from iam.core.broadcasts import broadcast_outcome
 from iam.core.conf import iam_settings, on_settings_reset
 from iam.core.exceptions import RevocationNotPropagated, TokenInvalid
 from iam.core.ratelimit import redis_client
@@ -55,8 +103,11 @@ log = logging.getLogger("iam.auth_state")
 TTL = 60
 REVOKED = "revoked"
 STALE = "stale"
-CHANNEL = "iam:as:invalidate"
+CHANNEL = "iam:as:invalidate"  # scoped by the cache's key prefix and database: see _channel()
 LOCAL_MAX_ENTRIES = 20_000
+# After a failed broadcast, best-effort ones do not try Redis again for this long (a Redis that
+# does not answer costs a connect timeout per try).
+RETRY_SECONDS = 5.0
 
 
 @memoize
@@ -98,6 +149,13 @@ def _redis_client() -> Any | None:
     return redis_client(caches["default"])
 
 
+def _channel(client: Any) -> str:
+    """The invalidation channel of this deployment. Redis channels are global to a server (not
+    per database), so the name carries the cache's key prefix and the database number."""
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+    return f"{caches['default'].make_key(CHANNEL)}@{db}"
+
+
 class LocalAuthState:
     """Per-process copy of the auth state, trusted only while subscribed to invalidations."""
 
@@ -118,6 +176,9 @@ class LocalAuthState:
                 self._pubsub.close()
         self._pubsub = None
         self._retry_at = 0.0
+        self._forget()
+
+    def _forget(self) -> None:
         self.generation += 1
         self.sessions.clear()
         self.users.clear()
@@ -127,7 +188,7 @@ class LocalAuthState:
         if client is None:
             raise ConnectionError("the default cache is not Redis")
         pubsub = client.pubsub()
-        pubsub.subscribe(CHANNEL)
+        pubsub.subscribe(_channel(client))
         confirmation = pubsub.get_message(timeout=1.0)
         if not confirmation or confirmation.get("type") != "subscribe":
             pubsub.close()
@@ -154,10 +215,17 @@ class LocalAuthState:
             except Exception:
                 self._retry_at = time.time() + 5
                 return False
+            _pending_flush()  # Redis answers again: re-send what this process failed to send
         try:
             while (message := self._pubsub.get_message(timeout=0)) is not None:
                 if message.get("type") == "message":
                     self._apply(message["data"])
+                elif message.get("type") == "subscribe":
+                    # redis-py reconnected and subscribed again by itself: whatever was
+                    # published while the connection was down never arrived.
+                    log.warning("auth-state subscription re-established; local copy dropped")
+                    self._forget()
+                    _pending_flush()
         except Exception:
             log.warning("auth-state subscription lost; serving from the shared cache")
             self.drop()
@@ -170,6 +238,12 @@ class LocalAuthState:
         kind, _, key = text.partition(":")
         self.generation += 1
         (self.sessions if kind == "s" else self.users).pop(key, None)
+
+    def invalidate(self, message: str) -> None:
+        """A change made by this process: its own copy is dropped at once, whether or not the
+        message reaches Redis."""
+        with self._lock:
+            self._apply(message)
 
     def get(self, sid: str, uid: str) -> tuple[tuple[str, float], tuple[Any, ...]] | None:
         now = time.time()
@@ -203,12 +277,6 @@ local_state = LocalAuthState()
 on_settings_reset(local_state.drop)
 
 
-def _publish(message: str) -> None:
-    client = _redis_client()
-    if client is not None:
-        client.publish(CHANNEL, message)
-
-
 def _user_from_row(values: tuple[Any, ...]) -> AbstractBaseUser:
     # The password stays deferred: read from the database only if something asks for it, and a
     # save() of this instance writes only the loaded columns.
@@ -239,6 +307,10 @@ def session_user_for_access(*, token: AccessToken) -> AbstractBaseUser:
         except Exception:
             log.warning("shared cache unreachable; checking the session in the database")
             found, use_cache = {}, False
+        else:
+            if _pending:  # Redis answers again: first re-send what this process could not send,
+                _pending_flush()  # (what it just read may predate it)
+                found = {}  # and decide this request from the database
         session, user_row = found.get(skey), found.get(ukey)
         if session == REVOKED:
             raise TokenInvalid()
@@ -268,52 +340,220 @@ def session_user_for_access(*, token: AccessToken) -> AbstractBaseUser:
     return user
 
 
-def session_state_revoked(session_id: object) -> None:
-    """Called by every revocation, before the revoking transaction commits (fail closed)."""
-    if enabled():
-        _broadcast(_session_key(str(session_id)), REVOKED, f"s:{session_id}")
+# --- broadcasts -------------------------------------------------------------------------------
 
 
-def user_state_changed(user: AbstractBaseUser, *, deleted: bool = False) -> None:
-    """Replace the cached row with the saved one (or a tombstone if it is gone or partial).
+# Broadcasts that did not reach Redis: cache key -> (value, message, keep until). Re-sent with
+# the process's next contact to Redis; after TTL they are pointless (every entry that predates
+# the change has expired) and dropped.
+_pending: dict[str, tuple[object, str, float]] = {}
+_pending_lock = threading.Lock()
+_best_effort_retry_at = 0.0
 
-    A ``set`` (not a delete) so that a refill that read the older row loses its ``add``.
-    """
-    if not enabled():
+
+def _send(items: Iterable[tuple[str, object, str]]) -> None:
+    """Write the tombstones and publish the messages (two round trips, whatever the count)."""
+    items = list(items)
+    cache.set_many({key: value for key, value, _ in items}, TTL)
+    client = _redis_client()
+    if client is not None:
+        channel = _channel(client)
+        pipe = client.pipeline(transaction=False)
+        for _, _, message in items:
+            pipe.publish(channel, message)
+        pipe.execute()
+
+
+def _pending_add(key: str, value: object, message: str) -> None:
+    with _pending_lock:
+        if len(_pending) >= LOCAL_MAX_ENTRIES:
+            _pending.pop(next(iter(_pending)))  # the oldest: the first to become pointless
+        _pending[key] = (value, message, time.time() + TTL)
+
+
+def _pending_items() -> list[tuple[str, object, str]]:
+    """The broadcasts still worth re-sending (expired ones are dropped)."""
+    now = time.time()
+    with _pending_lock:
+        for key in [k for k, (_, _, until) in _pending.items() if until <= now]:
+            del _pending[key]
+        return [(key, value, message) for key, (value, message, _) in _pending.items()]
+
+
+def _pending_done(items: list[tuple[str, object, str]]) -> None:
+    with _pending_lock:
+        for key, value, message in items:
+            if (found := _pending.get(key)) is not None and found[:2] == (value, message):
+                del _pending[key]
+
+
+def _pending_flush() -> None:
+    """Re-send what this process failed to broadcast (never raises: they stay pending)."""
+    if not _pending:
         return
-    complete = all(name in user.__dict__ for name in user_columns())
-    value = STALE if deleted or not complete else tuple(getattr(user, n) for n in user_columns())
-    _broadcast(_user_key(str(user.pk)), value, f"u:{user.pk}")
+    items = _pending_items()
+    try:
+        _send(items)
+    except Exception:
+        return
+    _pending_done(items)
+    log.warning("re-sent %s auth-state broadcast(s) that had failed", len(items))
 
 
-def _broadcast(key: str, value: object, message: str) -> None:
-    """Write the new state to the shared cache and tell every process.
+def pending_broadcasts() -> int:
+    """How many failed broadcasts this process still has to re-send."""
+    return len(_pending)
 
-    A failure is not swallowed: after one retry the caller gets ``RevocationNotPropagated`` (503)
-    -- the change itself is already in the database -- because other processes may still trust
-    their copies for up to ``TTL``.
-    """
-    for attempt in (1, 2):
-        try:
-            cache.set(key, value, TTL)
-            _publish(message)
-            return
-        except Exception as exc:
-            if attempt == 2:
-                log.error("could not broadcast %s; auth state may lag up to %ss", message, TTL)
-                raise RevocationNotPropagated() from exc
+
+def pending_broadcasts_clear() -> None:
+    """Forget them (tests)."""
+    global _best_effort_retry_at
+    with _pending_lock:
+        _pending.clear()
+    _best_effort_retry_at = 0.0
+
+
+def _broadcast(key: str, value: object, message: str, *, required: bool) -> None:
+    """Write the tombstone to the shared cache and tell every process (see the module docstring
+    for what happens when that fails)."""
+    global _best_effort_retry_at
+    local_state.invalidate(message)
+    outcome = broadcast_outcome()
+    skip = (required and outcome is not None and outcome.failure is not None) or (
+        not required and time.time() < _best_effort_retry_at
+    )
+    error: Exception | None = None
+    if not skip:
+        items = [*_pending_items(), (key, value, message)]
+        for _attempt in range(2 if required else 1):
+            try:
+                _send(items)
+            except Exception as exc:
+                error = exc
+            else:
+                _pending_done(items)
+                return
+    # Kept for re-sending only if the change commits (a rolled-back one must not be re-sent).
+    transaction.on_commit(lambda: _pending_add(key, value, message), robust=True)
+    if not required:
+        _best_effort_retry_at = time.time() + RETRY_SECONDS
+        log.warning("could not broadcast %s (best effort); kept for re-sending", message)
+        return
+    if error is not None:
+        log.error("could not broadcast %s; other processes may lag up to %ss", message, TTL)
+    if outcome is None:
+        raise RevocationNotPropagated() from error
+    outcome.failure = outcome.failure or error
+
+
+def session_state_revoked(session_id: object) -> None:
+    """Called by every revocation, after its write and before its transaction (if it has one)
+    commits (required)."""
+    if enabled():
+        _broadcast(_session_key(str(session_id)), REVOKED, f"s:{session_id}", required=True)
+
+
+def user_state_changed(*, user_id: object, required: bool) -> None:
+    """A user's cached row may be out of date: tombstone it (``required``: fail closed)."""
+    if enabled():
+        _broadcast(_user_key(str(user_id)), STALE, f"u:{user_id}", required=required)
+
+
+# --- which user changes are broadcast --------------------------------------------------------
+
+ChangeKind = Literal["none", "best_effort", "required"]
+# Flags that allow something while on: turning one off must reach every process.
+_GRANTING_FLAGS = ("is_active", "is_staff", "is_superuser", "email_verified")
+_WATCHED = (*_GRANTING_FLAGS, "email", "pending_email")
+
+
+class WatchedUser(Protocol):
+    """The columns of ``settings.AUTH_USER_MODEL`` (``iam.accounts.User``) whose change decides
+    how a save is broadcast."""
+
+    is_active: bool
+    is_staff: bool
+    is_superuser: bool
+    email_verified: bool
+    email: str
+    pending_email: str
+
+
+def user_change_kind(
+    *, before: dict[str, Any] | None, user: WatchedUser, written: Iterable[str]
+) -> ChangeKind:
+    """How a save of an existing user that wrote the columns ``written`` must be broadcast.
+    ``before`` holds the watched columns among them as the database had them before the save
+    (None: the row was not found)."""
+    written = set(written)
+    if not written.intersection(user_columns()):
+        return "none"
+    if before is None:
+        return "required"
+    if "is_active" in written and not user.is_active:
+        return "required"
+    for flag in _GRANTING_FLAGS:
+        if flag in before and before[flag] and not getattr(user, flag):
+            return "required"
+    if "email" in before and before["email"] != user.email:
+        return "required"
+    if (
+        "pending_email" in before
+        and user.pending_email
+        and before["pending_email"] != (user.pending_email)
+    ):
+        return "required"
+    return "best_effort"
+
+
+def _written(instance: AbstractBaseUser, update_fields: Iterable[str] | None) -> set[str]:
+    """The columns a save writes: ``update_fields`` (names or attnames), else every loaded one."""
+    fields = type(instance)._meta.concrete_fields
+    if update_fields is not None:
+        names = set(update_fields)
+        return {f.attname for f in fields if f.name in names or f.attname in names}
+    return {f.attname for f in fields if f.attname in instance.__dict__}
+
+
+@receiver(pre_save, sender=settings.AUTH_USER_MODEL)
+def _user_saving(
+    sender: type, instance: AbstractBaseUser, update_fields: Any = None, **kwargs: Any
+) -> None:
+    """Read what the save may take away, as the database has it now (saves of users are rare;
+    one indexed query, and none for a new user or a save that writes no watched column)."""
+    if instance._state.adding or not enabled():
+        return
+    watched = [name for name in _WATCHED if name in _written(instance, update_fields)]
+    before: dict[str, Any] | None = {}
+    if watched:
+        before = type(instance)._default_manager.filter(pk=instance.pk).values(*watched).first()
+    instance.__dict__["_auth_state_before"] = before
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
-def _user_saved(sender: type, instance: AbstractBaseUser, **kwargs: Any) -> None:
-    user_state_changed(instance)
+def _user_saved(
+    sender: type, instance: Any, created: bool, update_fields: Any = None, **kwargs: Any
+) -> None:
+    # instance: a settings.AUTH_USER_MODEL, which has the WatchedUser columns
+    if created or not enabled():
+        return
+    kind = user_change_kind(
+        before=instance.__dict__.pop("_auth_state_before", None),
+        user=instance,
+        written=_written(instance, update_fields),
+    )
+    if kind != "none":
+        user_state_changed(user_id=instance.pk, required=kind == "required")
 
 
 @receiver(post_delete, sender=DeviceSession)
 def _session_deleted(sender: type, instance: DeviceSession, **kwargs: Any) -> None:
-    session_state_revoked(instance.pk)
+    """A live session deleted must reach every process; an ended one was broadcast when it ended
+    (revoked) or is refused by its cached expiry."""
+    if instance.revoked_at is None and instance.expires_at > timezone.now():
+        session_state_revoked(instance.pk)
 
 
 @receiver(post_delete, sender=settings.AUTH_USER_MODEL)
 def _user_deleted(sender: type, instance: AbstractBaseUser, **kwargs: Any) -> None:
-    user_state_changed(instance, deleted=True)
+    user_state_changed(user_id=instance.pk, required=True)

@@ -21,9 +21,9 @@ from rest_framework_simplejwt.exceptions import TokenError
 from iam.audit.events import AuditEventType
 from iam.audit.models import AuditEvent
 from iam.audit.services import audit_logged, audit_record
+from iam.core.broadcasts import broadcasts_deferred
 from iam.core.conf import iam_settings
 from iam.core.exceptions import (
-    RevocationNotPropagated,
     SessionExpired,
     SessionRevoked,
     TokenInvalid,
@@ -326,8 +326,9 @@ def session_revoke(*, session: DeviceSession, reason: str) -> bool:
     )
     if changed:
         session.revoked_at, session.revoke_reason = now, reason
-    # Every time, also when already revoked: a retry re-broadcasts what failed to go out before.
-    # Raises RevocationNotPropagated if the shared cache cannot be told.
+    # Every time, also when already revoked: a repeat re-broadcasts what failed to go out before.
+    # RevocationNotPropagated if the shared cache cannot be told (at once, or at the end of the
+    # caller's broadcasts_deferred block).
     session_state_revoked(session.pk)
     return bool(changed)
 
@@ -396,29 +397,24 @@ def sessions_revoke_for_user(
             )
             for sid in ids
         )
-    failed = None
-    for sid in ids:
-        audit_logged(AuditEventType.SESSION_REVOKED, user_id=user_id, session_id=sid)
-        try:
+    # Committed (or part of the caller's transaction): every revocation and its event stands even
+    # if Redis cannot be told; RevocationNotPropagated comes after the last one (or at the end of
+    # the caller's broadcasts_deferred block).
+    with broadcasts_deferred():
+        for sid in ids:
+            audit_logged(AuditEventType.SESSION_REVOKED, user_id=user_id, session_id=sid)
             session_state_revoked(sid)
-        except RevocationNotPropagated as exc:
-            failed = exc
-    if failed is not None:
-        raise failed
     return len(ids)
 
 
 def _revoke_and_audit(session: DeviceSession, reason: RevokeReason, client: ClientInfo) -> None:
-    """Revoke and write the event; the event is written even when the broadcast to the other
-    processes failed (the revocation is in the database; the caller still gets the 503)."""
+    """Revoke and write the event, once: also when the broadcast to the other processes fails
+    (the revocation is in the database; the caller gets the 503 afterwards), and not again when
+    a repeat of the request only re-sends the broadcast."""
     event = _REVOKE_EVENTS[reason]
-    try:
-        changed = session_revoke(session=session, reason=reason)
-    except RevocationNotPropagated:
-        audit_record(event=event, client=client, user_id=session.user_id, session_id=session.pk)
-        raise
-    if changed:
-        audit_record(event=event, client=client, user_id=session.user_id, session_id=session.pk)
+    with broadcasts_deferred():
+        if session_revoke(session=session, reason=reason):
+            audit_record(event=event, client=client, user_id=session.user_id, session_id=session.pk)
 
 
 def session_revoke_by_user(*, session: DeviceSession, client: ClientInfo) -> None:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
+from iam.core.broadcasts import broadcasts_deferred
 from iam.core.conf import iam_settings
 from iam.core.exceptions import NotTenantMember, SessionRevoked
 from iam.core.http import NO_CLIENT, ClientInfo
@@ -105,12 +106,13 @@ def tenant_sessions_revoke(*, tenant_id: Any) -> int:
             "user_id", flat=True
         )
     )
-    return sum(
-        sessions_revoke_for_user(
-            user_id=user_id, reason=RevokeReason.TENANT_DEACTIVATED, tenant_id=tenant_id
+    with broadcasts_deferred():  # every member's sessions, even if Redis cannot be told
+        return sum(
+            sessions_revoke_for_user(
+                user_id=user_id, reason=RevokeReason.TENANT_DEACTIVATED, tenant_id=tenant_id
+            )
+            for user_id in user_ids
         )
-        for user_id in user_ids
-    )
 
 
 # Changes made outside the tenant API (Django admin, shell) still end sessions at once:

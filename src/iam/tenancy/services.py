@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from iam.audit.events import AuditEventType
 from iam.audit.services import audit_record
+from iam.core.broadcasts import broadcasts_deferred
 from iam.core.conf import iam_settings
 from iam.core.exceptions import (
     AccountTokenExpired,
@@ -161,6 +162,13 @@ def member_role_change(
 def member_remove(*, actor: User, tenant_id: Any, user_id: Any, client: ClientInfo) -> None:
     """Remove a member (or leave, when ``user_id`` is the actor). Their sessions scoped to this
     tenant are revoked at once: refresh fails and the IAM refuses their access tokens."""
+    # The removal, its event and the sessions' revocations commit even if Redis cannot be told
+    # (the membership's post_delete signal revokes them inside this transaction); then 503.
+    with broadcasts_deferred():
+        _member_remove(actor=actor, tenant_id=tenant_id, user_id=user_id, client=client)
+
+
+def _member_remove(*, actor: User, tenant_id: Any, user_id: Any, client: ClientInfo) -> None:
     leaving = str(user_id) == str(actor.pk)
     with transaction.atomic():
         _tenant_lock(tenant_id)
