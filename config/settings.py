@@ -223,8 +223,9 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
 ]
 # Argon2id cost; system check iam.E001 refuses anything under the OWASP floor (19 MiB, t=2, p=1).
-# NIST SP 800-63B: a length floor, a blocklist of common passwords, nothing like the account's
-# own names, no composition rules. Up to IAM_PASSWORD_MAX_LENGTH characters are accepted.
+# NIST SP 800-63B: a length floor, a blocklist of common passwords, nothing easy to guess
+# (zxcvbn's score, IAM_PASSWORD_MIN_SCORE), nothing like the account's own names, no composition
+# rules. Up to IAM_PASSWORD_MAX_LENGTH characters are accepted.
 IAM_PASSWORD_MIN_LENGTH = _env(IAMSettings.password_min_length)
 AUTH_PASSWORD_VALIDATORS = [
     {
@@ -236,6 +237,7 @@ AUTH_PASSWORD_VALIDATORS = [
         "OPTIONS": {"min_length": IAM_PASSWORD_MIN_LENGTH},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "iam.accounts.passwords.StrengthValidator"},
     {"NAME": "iam.accounts.passwords.MaximumLengthValidator"},
 ]
 
