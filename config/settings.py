@@ -7,6 +7,7 @@ With ``DEBUG`` off the service refuses to start without its secrets and allowed 
 """
 
 import logging
+import os
 from pathlib import Path
 
 import environ
@@ -20,8 +21,16 @@ from iam.core.settings_table import Environment, IAMSettings, Jwt, Setting
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
-DEBUG = Environment.DEBUG.from_env(env)
 VAR_DIR = Path(Environment.IAM_VAR_DIR.from_env(env) or BASE_DIR / "var")
+# `make run` marks var/ as the embedded development setup: var/dev.env holds the settings it runs
+# with (DEBUG on, its issuer, ...), so that manage.py commands typed in another terminal work as
+# the README prints them. Never for a deployment: the file is not read when the environment sets
+# DEBUG (DEBUG=false always wins) or DATABASE_URL (every production setup names its database),
+# and the environment's own values win over the file's.
+DEV_ENV_FILE = VAR_DIR / "dev.env"
+if not {"DEBUG", "DATABASE_URL"} & os.environ.keys() and DEV_ENV_FILE.is_file():
+    environ.Env.read_env(DEV_ENV_FILE, overwrite=False)
+DEBUG = Environment.DEBUG.from_env(env)
 
 
 def _env(setting: Setting) -> object:

@@ -243,6 +243,7 @@ class Environment:
         False,
         "development mode. Off: the service refuses to start without `SECRET_KEY`, "
         "`IAM_KEY_ENCRYPTION_KEYS` and `ALLOWED_HOSTS`.",
+        shown="`false` (`true` in `make run`'s setup, from `var/dev.env`)",
     )
     SECRET_KEY = Str("SECRET_KEY", "", "Django's secret.", shown="generated into `var/` in dev")
     ALLOWED_HOSTS = StrList(
