@@ -433,16 +433,25 @@ class CompatTokenVerifyApi(VerifyApi):
         return super().post(request)
 
 
-def _refresh_claims(raw: str) -> dict[str, str] | None:
-    """The session, user and id of a refresh token with a valid signature, or None."""
+def _logout_by_refresh(
+    request: Request, raw: str, *, user_id: str | None = None
+) -> tuple[LogoutOutcome, str | None]:
+    """End the session of a refresh token with a valid signature, as a logout with it would
+    (a rotated-away token ends it as reuse); only a session of ``user_id`` when given.
+    ``(outcome, session id)``: ``NOT_FOUND`` for anything that is not such a token."""
     try:
         token = RefreshToken(raw)
     except TokenError:
-        return None
-    claims = {name: token.get(name) for name in ("sid", "sub", "jti")}
-    if not all(isinstance(value, str) and value for value in claims.values()):
-        return None
-    return claims
+        return LogoutOutcome.NOT_FOUND, None
+    sid, sub, jti = (token.get(name) for name in ("sid", "sub", "jti"))
+    if not all(isinstance(value, str) and value for value in (sid, sub, jti)):
+        return LogoutOutcome.NOT_FOUND, None
+    if user_id is not None and sub != user_id:
+        return LogoutOutcome.NOT_FOUND, None
+    outcome = session_logout(
+        session_id=sid, user_id=sub, refresh_jti=jti, client=client_info(request)
+    )
+    return outcome, sid
 
 
 class RefreshTokenInput(serializers.Serializer):
@@ -471,15 +480,7 @@ class CompatTokenBlacklistApi(PublicAuthAPIView):
     def post(self, request: Request) -> Response:
         data = RefreshTokenInput(data=request.data)
         data.is_valid(raise_exception=True)
-        claims = _refresh_claims(data.validated_data["refresh"])
-        if claims is None:
-            raise TokenInvalid("Token is invalid or expired")
-        outcome = session_logout(
-            session_id=claims["sid"],
-            user_id=claims["sub"],
-            refresh_jti=claims["jti"],
-            client=client_info(request),
-        )
+        outcome, _ = _logout_by_refresh(request, data.validated_data["refresh"])
         if outcome is LogoutOutcome.NOT_FOUND:
             raise TokenInvalid("Token is invalid or expired")
         if outcome is LogoutOutcome.ALREADY_ENDED:
@@ -512,19 +513,13 @@ class CompatTokenRevokeApi(NoStoreAPIView):
     def post(self, request: Request) -> Response:
         data = RefreshTokenInput(data=request.data)
         data.is_valid(raise_exception=True)
-        claims = _refresh_claims(data.validated_data["refresh"])
-        outcome = LogoutOutcome.NOT_FOUND
-        if claims is not None and claims["sub"] == str(request.user.pk):
-            outcome = session_logout(
-                session_id=claims["sid"],
-                user_id=str(request.user.pk),
-                refresh_jti=claims["jti"],
-                client=client_info(request),
-            )
+        outcome, sid = _logout_by_refresh(
+            request, data.validated_data["refresh"], user_id=str(request.user.pk)
+        )
         if outcome is LogoutOutcome.NOT_FOUND:
             raise exceptions.NotFound("No session of yours has this refresh token.")
         response = Response(status=status.HTTP_204_NO_CONTENT)
-        if claims["sid"] == str(request.auth["sid"]):
+        if sid == str(request.auth["sid"]):
             clear_token_cookies(response)
         return response
 
