@@ -94,7 +94,7 @@ def test_the_minimum_score_is_configurable(api, db, settings):
 @pytest.mark.parametrize("score", [-1, 5])
 def test_a_minimum_score_out_of_range_is_a_startup_error(settings, score):
     settings.IAM_PASSWORD_MIN_SCORE = score
-    assert "iam.E011" in {e.id for e in run_checks(databases=[])}
+    assert "iam.E012" in {e.id for e in run_checks(databases=[])}
 
 
 def test_the_estimator_sees_a_bounded_prefix_only(api, db, monkeypatch):

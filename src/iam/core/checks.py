@@ -124,7 +124,7 @@ def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
         errors.append(
             Error(
                 "IAM_PASSWORD_MIN_SCORE must be between 0 (no strength estimate) and 4.",
-                id="iam.E011",
+                id="iam.E012",
             )
         )
     return errors
