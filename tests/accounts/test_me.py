@@ -8,6 +8,7 @@ from iam.accounts.models import User
 from iam.accounts.serializers import MeSerializer, UserSerializer, me_data
 from iam.sessions import auth_state
 from iam.tenancy.models import Membership, Role, Tenant
+from tests.conftest import bearer
 
 pytestmark = pytest.mark.django_db
 
@@ -31,13 +32,14 @@ def acme(user):
     return tenant
 
 
-def bearer(response):
+def signed_in(response):
+    """The bearer headers of a body-transport login's answer."""
     assert response.status_code == 200, response.content
-    return {"HTTP_AUTHORIZATION": f"Bearer {response.json()['access']}"}
+    return bearer(response.json()["access"])
 
 
 def test_without_a_tenant(api, user, login):
-    me = api.get("/api/auth/me/", **bearer(login(api)))
+    me = api.get("/api/auth/me/", **signed_in(login(api)))
     assert me.status_code == 200
     body = me.json()
     assert set(body) == USER_FIELDS | {"tenant", "roles", "perms"}
@@ -50,7 +52,7 @@ def test_without_a_tenant(api, user, login):
 
 
 def test_with_a_tenant(api, user, login, acme):
-    me = api.get("/api/auth/me/", **bearer(login(api, tenant="acme"))).json()
+    me = api.get("/api/auth/me/", **signed_in(login(api, tenant="acme"))).json()
     assert me["tenant"] == {"id": str(acme.pk), "slug": "acme"}
     assert me["roles"] == ["admin"]
     assert me["perms"] == sorted(Role.objects.get(name="admin").permissions)
@@ -60,18 +62,18 @@ def test_with_a_tenant(api, user, login, acme):
 def test_staff_shows_as_is_staff(api, user, login):
     user.is_staff = True
     user.save()
-    assert api.get("/api/auth/me/", **bearer(login(api))).json()["is_staff"] is True
+    assert api.get("/api/auth/me/", **signed_in(login(api))).json()["is_staff"] is True
 
 
 def test_roles_come_from_the_token_not_from_the_database(api, user, login, acme):
     """The context is the token's: a role change shows with the next token (a refresh), like in
     every service that reads the claims, and /me needs no query to say it."""
-    signed_in = login(api, tenant="acme").json()
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {signed_in['access']}"}
+    tokens = login(api, tenant="acme").json()
+    headers = bearer(tokens["access"])
     Membership.objects.filter(user=user).update(role=Role.objects.get(name="viewer"))
     assert api.get("/api/auth/me/", **headers).json()["roles"] == ["admin"]
-    refreshed = api.post("/api/auth/refresh/", {"refresh": signed_in["refresh"]}, format="json")
-    after = api.get("/api/auth/me/", **bearer(refreshed)).json()
+    refreshed = api.post("/api/auth/refresh/", {"refresh": tokens["refresh"]}, format="json")
+    after = api.get("/api/auth/me/", **signed_in(refreshed)).json()
     assert after["roles"] == ["viewer"]
     assert after["perms"] == ["tenant.read"]
 
@@ -81,14 +83,14 @@ def test_the_context_costs_no_query(api, user, login, acme, tenant, django_asser
     """/me is on a benchmarked hot path: with a tenant or without, it costs the session check
     alone, one statement (none when the shared cache holds the session's state); the warm-up
     request loads the keys and caches the signature check."""
-    headers = bearer(login(api, tenant=tenant))
+    headers = signed_in(login(api, tenant=tenant))
     api.get("/api/auth/me/", **headers)
     with django_assert_num_queries(0 if auth_state.enabled() else 1):
         assert api.get("/api/auth/me/", **headers).status_code == 200
 
 
 def test_profile_update_answers_with_the_same_shape(api, user, login, acme):
-    headers = bearer(login(api, tenant="acme"))
+    headers = signed_in(login(api, tenant="acme"))
     patched = api.patch("/api/auth/me/", {"name": "Alice A."}, format="json", **headers)
     assert patched.status_code == 200
     assert patched.json() == api.get("/api/auth/me/", **headers).json()

@@ -9,7 +9,7 @@ import time_machine
 
 from iam.audit.models import AuditEvent
 from iam.sessions.models import DeviceSession
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, bearer, csrf_headers, me
 
 pytestmark = pytest.mark.django_db
 
@@ -72,12 +72,8 @@ def obtain(api, path="/api/token/", **extra):
     return response.json()
 
 
-def bearer(pair):
-    return {"HTTP_AUTHORIZATION": f"Bearer {pair['access']}"}
-
-
 def live(api, pair):
-    return api.get("/api/auth/me/", **bearer(pair)).status_code == 200
+    return me(api, pair["access"]).status_code == 200
 
 
 def test_api_token_auth_is_an_alias_of_the_obtain_endpoint(api, user, keys):
@@ -165,7 +161,7 @@ def revoke(api, headers, refresh):
 
 def test_revoke_ends_another_session_of_mine(api, user, keys):
     laptop, phone = obtain(api), obtain(api)
-    response = revoke(api, bearer(laptop), phone["refresh"])
+    response = revoke(api, bearer(laptop["access"]), phone["refresh"])
     assert response.status_code == 204
     assert not live(api, phone)
     assert live(api, laptop)
@@ -174,7 +170,7 @@ def test_revoke_ends_another_session_of_mine(api, user, keys):
 
 def test_revoke_of_my_own_session_clears_its_cookies(api, user, login):
     body = login(api, transport="body").json()
-    response = revoke(api, bearer(body), body["refresh"])
+    response = revoke(api, bearer(body["access"]), body["refresh"])
     assert response.status_code == 204
     assert response.cookies["refresh_token"]["max-age"] == 0
     assert not live(api, body)
@@ -197,9 +193,9 @@ def test_revoke_cannot_end_someone_elses_session_and_does_not_say_it_exists(api,
     mallory = api.post(
         "/api/token/", {"username": "mallory", "password": PASSWORD}, format="json"
     ).json()
-    foreign = revoke(api, bearer(mallory), victim["refresh"])
-    garbage = revoke(api, bearer(mallory), "not.a.token")
-    expired_shape = revoke(api, bearer(mallory), victim["access"])  # not a refresh token
+    foreign = revoke(api, bearer(mallory["access"]), victim["refresh"])
+    garbage = revoke(api, bearer(mallory["access"]), "not.a.token")
+    expired_shape = revoke(api, bearer(mallory["access"]), victim["access"])  # not a refresh token
     assert foreign.status_code == garbage.status_code == expired_shape.status_code == 404
     assert foreign.json() == garbage.json() == expired_shape.json()
     assert foreign.json()["code"] == "not_found"
@@ -209,22 +205,22 @@ def test_revoke_cannot_end_someone_elses_session_and_does_not_say_it_exists(api,
 
 def test_revoke_is_idempotent_for_my_own_ended_session(api, user, keys):
     laptop, phone = obtain(api), obtain(api)
-    assert revoke(api, bearer(laptop), phone["refresh"]).status_code == 204
-    assert revoke(api, bearer(laptop), phone["refresh"]).status_code == 204
+    assert revoke(api, bearer(laptop["access"]), phone["refresh"]).status_code == 204
+    assert revoke(api, bearer(laptop["access"]), phone["refresh"]).status_code == 204
 
 
 def test_revoke_with_a_rotated_away_token_is_recorded_as_reuse(api, user, keys):
     laptop, phone = obtain(api), obtain(api)
     newer = api.post("/api/token/refresh/", {"refresh": phone["refresh"]}, format="json").json()
     api.post("/api/token/refresh/", {"refresh": newer["refresh"]}, format="json")
-    assert revoke(api, bearer(laptop), phone["refresh"]).status_code == 204
+    assert revoke(api, bearer(laptop["access"]), phone["refresh"]).status_code == 204
     assert AuditEvent.objects.filter(type="session:refresh:reuse_detected").exists()
     assert live(api, laptop)
 
 
 def test_revoke_all_ends_every_session_of_mine(api, user, keys):
     laptop, phone = obtain(api), obtain(api)
-    response = api.post("/api/token/revoke-all/", {}, format="json", **bearer(laptop))
+    response = api.post("/api/token/revoke-all/", {}, format="json", **bearer(laptop["access"]))
     assert response.status_code == 200
     assert response.json() == {"revoked": 2}
     assert not live(api, laptop)
@@ -234,7 +230,7 @@ def test_revoke_all_ends_every_session_of_mine(api, user, keys):
 
 def test_revoke_all_without_a_body_works_like_a_stock_client_sends_it(api, user, keys):
     pair = obtain(api)
-    response = api.post("/api/token/revoke-all/", **bearer(pair))
+    response = api.post("/api/token/revoke-all/", **bearer(pair["access"]))
     assert response.status_code == 200
     assert response.json() == {"revoked": 1}
 
@@ -281,8 +277,6 @@ def wide_cookie_path(settings):
 
 
 def browser_login(browser, user):
-    from tests.conftest import csrf_headers
-
     response = browser.post(
         "/api/auth/login/",
         {"email": user.email, "password": PASSWORD, "transport": "cookie"},
@@ -300,8 +294,6 @@ def test_by_default_browsers_do_not_send_the_refresh_cookie_to_the_plans_path(br
 
 
 def test_the_plans_cookie_refresh_path_rotates_with_csrf(browser, user, keys, wide_cookie_path):
-    from tests.conftest import csrf_headers
-
     login = browser_login(browser, user)
     assert cookie_sent_to(login, ALIAS)
     old = browser.cookies["refresh_token"].value
@@ -325,8 +317,6 @@ def test_the_plans_cookie_refresh_path_rotates_with_csrf(browser, user, keys, wi
 def test_the_plans_cookie_refresh_path_refuses_cross_site_requests(
     browser, user, keys, wide_cookie_path, headers
 ):
-    from tests.conftest import csrf_headers
-
     browser_login(browser, user)
     before = DeviceSession.objects.get().refresh_jti
     if headers.get("HTTP_ORIGIN"):
