@@ -2,7 +2,7 @@
 PORT ?= 8000
 VENV := .venv/bin
 
-.PHONY: setup run worker demo-idp test test-browser test-client fuzz mutate lint format bench
+.PHONY: setup run dev worker demo-idp test test-browser test-client fuzz mutate lint format bench
 
 setup:
 	@./scripts/bootstrap.sh
@@ -11,11 +11,23 @@ setup:
 ## Mails are sent in-process (IAM_TASKS_BACKEND=immediate) so that one process is enough.
 ## The issuer (and every published URL) follows PORT unless IAM_ISSUER is set.
 ## While `make demo-idp` runs, it leaves var/social-demo.env: make run then offers its provider.
-DEV_ENV := DEBUG=true IAM_COOKIE_SECURE=false IAM_TASKS_BACKEND=$${IAM_TASKS_BACKEND:-immediate} \
-	IAM_ISSUER=$${IAM_ISSUER:-http://127.0.0.1:$(PORT)} $(shell cat var/social-demo.env 2>/dev/null)
-run: setup
-	$(DEV_ENV) $(VENV)/python manage.py migrate --noinput
+DEV_SETTINGS := DEBUG=true IAM_COOKIE_SECURE=false IAM_TASKS_BACKEND=$${IAM_TASKS_BACKEND:-immediate} \
+	IAM_ISSUER=$${IAM_ISSUER:-http://127.0.0.1:$(PORT)}
+DEV_ENV := $(DEV_SETTINGS) $(shell cat var/social-demo.env 2>/dev/null)
+run: dev
 	$(DEV_ENV) $(VENV)/python manage.py runserver 127.0.0.1:$(PORT)
+
+## The embedded setup without serving (what `make run` does first): the venv, migrations, and
+## var/dev.env, the settings above (not the demo provider's), which manage.py commands typed in
+## another terminal read (so the README's commands work as printed). SETUP= skips the venv (the
+## tests bring their own).
+SETUP ?= setup
+dev: $(SETUP)
+	@mkdir -p $${IAM_VAR_DIR:-var}
+	@printf '%s\n' "# The embedded development setup (written by make run / make dev). The" \
+	  "# settings read it only when neither DEBUG nor DATABASE_URL is in the environment." \
+	  $(DEV_SETTINGS) > $${IAM_VAR_DIR:-var}/dev.env
+	$(DEV_ENV) $(VENV)/python manage.py migrate --noinput
 
 ## Try social sign-in locally: a test OpenID provider (tests/social/provider, Node.js) with two
 ## users on 127.0.0.1:$(DEMO_IDP_PORT), no passwords. Start it, then `make run` (in another

@@ -7,6 +7,7 @@ With ``DEBUG`` off the service refuses to start without its secrets and allowed 
 """
 
 import logging
+import os
 from pathlib import Path
 
 import environ
@@ -20,8 +21,16 @@ from iam.core.settings_table import Environment, IAMSettings, Jwt, Setting
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
-DEBUG = Environment.DEBUG.from_env(env)
 VAR_DIR = Path(Environment.IAM_VAR_DIR.from_env(env) or BASE_DIR / "var")
+# `make run` marks var/ as the embedded development setup: var/dev.env holds the settings it runs
+# with (DEBUG on, its issuer, ...), so that manage.py commands typed in another terminal work as
+# the README prints them. Never for a deployment: the file is not read when the environment sets
+# DEBUG (DEBUG=false always wins) or DATABASE_URL (every production setup names its database),
+# and the environment's own values win over the file's.
+DEV_ENV_FILE = VAR_DIR / "dev.env"
+if not {"DEBUG", "DATABASE_URL"} & os.environ.keys() and DEV_ENV_FILE.is_file():
+    environ.Env.read_env(DEV_ENV_FILE, overwrite=False)
+DEBUG = Environment.DEBUG.from_env(env)
 
 
 def _env(setting: Setting) -> object:
@@ -223,8 +232,9 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
 ]
 # Argon2id cost; system check iam.E001 refuses anything under the OWASP floor (19 MiB, t=2, p=1).
-# NIST SP 800-63B: a length floor, a blocklist of common passwords, nothing like the account's
-# own names, no composition rules. Up to IAM_PASSWORD_MAX_LENGTH characters are accepted.
+# NIST SP 800-63B: a length floor, a blocklist of common passwords, nothing easy to guess
+# (zxcvbn's score, IAM_PASSWORD_MIN_SCORE), nothing like the account's own names, no composition
+# rules. Up to IAM_PASSWORD_MAX_LENGTH characters are accepted.
 IAM_PASSWORD_MIN_LENGTH = _env(IAMSettings.password_min_length)
 AUTH_PASSWORD_VALIDATORS = [
     {
@@ -236,6 +246,7 @@ AUTH_PASSWORD_VALIDATORS = [
         "OPTIONS": {"min_length": IAM_PASSWORD_MIN_LENGTH},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "iam.accounts.passwords.StrengthValidator"},
     {"NAME": "iam.accounts.passwords.MaximumLengthValidator"},
 ]
 

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from iam.authn.apis import CompatCookieRefreshApi, CompatTokenObtainAliasApi
 from iam.authn.urls import compat_urlpatterns
 from iam.core.apis import HealthzApi, ReadyzApi
 from iam.core.metrics import metrics_view
@@ -12,6 +13,13 @@ urlpatterns = [
     path("api/auth/social/", include("iam.social.urls")),
     path("api/auth/", include("iam.authn.urls")),
     path("api/token/", include(compat_urlpatterns)),
+    # the plan's names (compatibility endpoints, deprecated: docs/api.md)
+    path("api-token-auth/", CompatTokenObtainAliasApi.as_view(), name="token-obtain-alias"),
+    path(
+        "api/accounts/auth/token/refresh/",
+        CompatCookieRefreshApi.as_view(),
+        name="token-cookie-refresh",
+    ),
     path("api/", include("iam.tenancy.urls")),
     path("api/oauth/", include("iam.oauth.urls")),
     path(".well-known/jwks.json", token_views.jwks, name="jwks"),

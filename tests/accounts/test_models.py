@@ -34,7 +34,9 @@ def test_username_is_optional_and_unique_case_insensitively():
 
 
 def test_superuser_is_staff_and_verified():
-    admin = User.objects.create_superuser(email="root@example.com", password="x" * 12)
+    admin = User.objects.create_superuser(
+        email="root@example.com", password="a quiet harbour at dusk"
+    )
     assert admin.is_staff
     assert admin.is_superuser
     assert admin.email_verified

@@ -40,6 +40,10 @@ ATTACKS = [
     ("delete", "/api/auth/me/", {"password": PASSWORD}),
     ("post", "/api/auth/mfa/totp/setup/", {}),
     ("post", "/api/auth/tenant/switch/", {"tenant": "acme"}),
+    # compatibility endpoints (the plan's names)
+    ("post", "/api/accounts/auth/token/refresh/", {}),
+    ("post", "/api/token/revoke/", {"refresh": "x"}),
+    ("post", "/api/token/revoke-all/", {}),
 ]
 
 

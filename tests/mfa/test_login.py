@@ -273,10 +273,11 @@ def test_a_password_reset_does_not_bypass_mfa(
     assert _complete(api, after.json()["mfa_token"], user_with_totp.code()).status_code == 200
 
 
-def test_the_compat_token_endpoint_does_not_bypass_mfa(api: Any, user_with_totp: Enrolled) -> None:
-    first = api.post(
-        "/api/token/", {"email": "alice@example.com", "password": PASSWORD}, format="json"
-    )
+@pytest.mark.parametrize("path", ["/api/token/", "/api-token-auth/"])
+def test_the_compat_token_endpoints_do_not_bypass_mfa(
+    api: Any, user_with_totp: Enrolled, path: str
+) -> None:
+    first = api.post(path, {"email": "alice@example.com", "password": PASSWORD}, format="json")
     assert first.status_code == 200
     assert "access" not in first.json()
     assert first.json()["mfa_required"] is True

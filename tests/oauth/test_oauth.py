@@ -16,6 +16,7 @@ from iam.oauth.models import ServiceClient
 from iam.oauth.services import service_client_create
 from iam.sessions.models import DeviceSession
 from iam.tenancy.models import Tenant
+from tests.conftest import PASSWORD
 from tests.tokens.test_contract import check, claim_table
 
 pytestmark = pytest.mark.django_db
@@ -417,7 +418,7 @@ def test_discovery_names_the_oauth_endpoints(api, keys):
 def test_admin_creates_a_client_and_shows_the_secret_once(client):
     from iam.accounts.models import User
 
-    admin = User.objects.create_superuser(email="root@example.com", password="x" * 16)
+    admin = User.objects.create_superuser(email="root@example.com", password=PASSWORD)
     client.force_login(admin)
     response = client.post(
         "/admin/iam_oauth/serviceclient/add/",

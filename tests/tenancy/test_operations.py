@@ -14,6 +14,7 @@ from iam.tenancy.context import TenantRef
 from iam.tenancy.middleware import requested_tenant
 from iam.tenancy.models import Membership, Role, Tenant
 from iam.tenancy.roles import DEFAULT_ROLES
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +62,7 @@ def test_create_tenant_command(user):
 
 @pytest.mark.parametrize("url", ["tenant", "role", "membership", "invitation"])
 def test_the_admin_shows_tenants_memberships_roles_and_invitations(client, url):
-    admin = User.objects.create_superuser(email="root@example.com", password="x" * 16)
+    admin = User.objects.create_superuser(email="root@example.com", password=PASSWORD)
     tenant = Tenant.objects.create(name="Acme", slug="acme")
     Membership.objects.create(tenant=tenant, user=admin, role=Role.objects.get(name="owner"))
     client.force_login(admin)

@@ -82,7 +82,7 @@ def test_discovery_document(api, keys):
     doc = api.get("/.well-known/openid-configuration").json()
     assert doc["issuer"] == "https://iam.test"
     assert doc["jwks_uri"] == "https://iam.test/.well-known/jwks.json"
-    assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert "id_token_signing_alg_values_supported" not in doc  # no ID token is issued
 
 
 def test_next_key_is_not_promoted_before_it_was_published_long_enough(keys):

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from iam.accounts import services
-from iam.accounts.serializers import UserSerializer, user_data
+from iam.accounts.serializers import MeSerializer, me_data
 from iam.accounts.throttles import AccountMailThrottle, RegisterIPThrottle
 from iam.core.apis import (
     ERROR,
@@ -226,7 +226,8 @@ class DeleteWithBodySchema(AutoSchema):
 
 
 class MeApi(NoStoreAPIView):
-    """The signed-in user (either transport): read, update, delete."""
+    """The signed-in user (either transport): read, update, delete. Reads and updates answer
+    with the user and the access token's authorization context (tenant, roles, perms)."""
 
     schema = DeleteWithBodySchema()
 
@@ -258,14 +259,17 @@ class MeApi(NoStoreAPIView):
     def password_check_field(self) -> str:  # PATCH: an e-mail change; DELETE: the deletion
         return "current_password" if self.request.method == "PATCH" else "password"
 
-    @extend_schema(responses={200: UserSerializer}, summary="The current user")
+    @extend_schema(
+        responses={200: MeSerializer},
+        summary="The current user, and the tenant, roles and permissions of this access token",
+    )
     def get(self, request: Request) -> Response:
-        return Response(user_data(request.user))
+        return Response(me_data(request.user, request.auth))
 
     @extend_schema(
         request=MePatchInput,
         responses={
-            200: UserSerializer,
+            200: MeSerializer,
             400: OpenApiResponse(
                 ERROR, description="username_taken, password_required, invalid_password"
             ),
@@ -284,7 +288,7 @@ class MeApi(NoStoreAPIView):
             current_password=current_password,
             client=client_info(request),
         )
-        return Response(user_data(user))
+        return Response(me_data(user, request.auth))
 
     @extend_schema(
         request=MeDeleteInput,

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db import models
 
@@ -35,6 +36,12 @@ class UserManager(BaseUserManager["User"]):
         return self._create(email, password, **extra)
 
     def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        """An operator's account (``manage.py createsuperuser``). Its password meets the policy
+        like every other: Django's command checks a typed password but lets the operator bypass
+        the check, and does not check ``DJANGO_SUPERUSER_PASSWORD`` at all (``--noinput``)."""
+        if password is not None:
+            candidate = self.model(email=self.normalize_email(email), **extra)
+            validate_password(password, user=candidate)  # ValidationError: the command says why
         extra.update(is_staff=True, is_superuser=True)
         # An operator creates this account by hand: the address is taken as verified.
         extra.setdefault("email_verified", True)

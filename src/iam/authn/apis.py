@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.middleware.csrf import rotate_token
@@ -11,12 +12,14 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
+    extend_schema_view,
     inline_serializer,
 )
 from rest_framework import exceptions, serializers, status
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 
 from iam.accounts.serializers import UserSerializer, user_data
@@ -25,15 +28,16 @@ from iam.authn.authentication import raw_access_token
 from iam.authn.csrf import CSRF_TOKEN_HEADER, csrf_token_expose, enforce_csrf
 from iam.authn.flows import login_with_password, login_with_second_factor
 from iam.authn.throttles import RefreshSessionThrottle, refresh_token_verified
-from iam.core.apis import ERROR, PASSWORD_MAX, PublicAuthAPIView
+from iam.core.apis import ERROR, PASSWORD_MAX, NoStoreAPIView, PublicAuthAPIView
 from iam.core.conf import iam_settings
 from iam.core.exceptions import IAMError, MfaTokenInvalid, TokenInvalid
 from iam.core.http import client_info
 from iam.core.throttles import AnonThrottle
 from iam.mfa.challenge import MfaChallengeStarted
+from iam.sessions.apis import LogoutAllApi
 from iam.sessions.auth_state import session_user_for_access
 from iam.sessions.models import Transport
-from iam.sessions.services import IssuedTokens, session_logout, session_rotate
+from iam.sessions.services import IssuedTokens, LogoutOutcome, session_logout, session_rotate
 from iam.sessions.transport import (
     MFA_PENDING_COOKIE,
     TokenResponse,
@@ -312,9 +316,24 @@ class LogoutApi(PublicAuthAPIView):
         return response
 
 
-# --- SimpleJWT-compatible shapes: body transport, same sessions, rotation and reuse detection ----
+# --- Compatibility endpoints: the names of stock SimpleJWT and of the plan this service started
+# from, with their request and response shapes, over the same sessions, rotation, reuse detection,
+# limits and audit as the endpoints they stand for. Each is deprecated in the schema and names its
+# modern equivalent (docs/api.md, "Compatibility endpoints"; docs/migrating.md).
 
 
+def compatibility(*, modern: str, note: str = "") -> Callable[[type[APIView]], type[APIView]]:
+    """Mark a view's ``post`` deprecated in the schema, naming the endpoint that replaces it."""
+    description = f"Compatibility endpoint, deprecated: use {modern}. {note}".strip()
+    return extend_schema_view(post=extend_schema(deprecated=True, description=description))
+
+
+@compatibility(
+    modern='`POST /api/auth/login/` with `"transport": "body"`',
+    note="For a user with MFA on this answers like /api/auth/login/ (`mfa_required`); "
+    "/api/auth/login/mfa/ then answers with the login body "
+    "(`access`, `refresh`, `token_type`, `expires_in`, `user`).",
+)
 class CompatTokenObtainApi(PublicAuthAPIView):
     throttle_classes = [AnonThrottle, LoginIPThrottle, LoginAccountThrottle]
 
@@ -335,9 +354,6 @@ class CompatTokenObtainApi(PublicAuthAPIView):
             429: ERROR,
         },
         summary="SimpleJWT-compatible: obtain an access/refresh pair",
-        description="For a user with MFA on this answers like /api/auth/login/ "
-        "(`mfa_required`); /api/auth/login/mfa/ then answers with the login body "
-        "(`access`, `refresh`, `token_type`, `expires_in`, `user`).",
     )
     def post(self, request: Request) -> Response:
         data = CredentialsInput(data=request.data)
@@ -356,6 +372,15 @@ class CompatTokenObtainApi(PublicAuthAPIView):
         return Response({"access": result.access, "refresh": result.refresh})
 
 
+@compatibility(
+    modern='`POST /api/auth/login/` with `"transport": "body"`',
+    note="The plan's name for `POST /api/token/`: the same request and answer.",
+)
+class CompatTokenObtainAliasApi(CompatTokenObtainApi):
+    """``/api-token-auth/``: the obtain endpoint kept for old clients (``/api/token/``)."""
+
+
+@compatibility(modern="`POST /api/auth/refresh/`")
 class CompatTokenRefreshApi(PublicAuthAPIView):
     throttle_classes = [RefreshSessionThrottle]
 
@@ -385,6 +410,14 @@ class CompatTokenRefreshApi(PublicAuthAPIView):
         return Response(body)
 
 
+@compatibility(modern="`POST /api/auth/refresh/`")
+class CompatCookieRefreshApi(RefreshApi):
+    """The plan's cookie refresh path: ``/api/auth/refresh/`` under another name, CSRF and all.
+    Browsers send the refresh cookie here only when ``IAM_REFRESH_COOKIE_PATH`` covers this path
+    (e.g. ``/api/``)."""
+
+
+@compatibility(modern="`POST /api/auth/verify/`")
 class CompatTokenVerifyApi(VerifyApi):
     @extend_schema(
         request=VerifyApi.VerifyInput,
@@ -393,3 +426,100 @@ class CompatTokenVerifyApi(VerifyApi):
     )
     def post(self, request: Request) -> Response:
         return super().post(request)
+
+
+def _logout_by_refresh(
+    request: Request, raw: str, *, user_id: str | None = None
+) -> tuple[LogoutOutcome, str | None]:
+    """End the session of a refresh token with a valid signature, as a logout with it would
+    (a rotated-away token ends it as reuse); only a session of ``user_id`` when given.
+    ``(outcome, session id)``: ``NOT_FOUND`` for anything that is not such a token."""
+    try:
+        token = RefreshToken(raw)
+    except TokenError:
+        return LogoutOutcome.NOT_FOUND, None
+    sid, sub, jti = (token.get(name) for name in ("sid", "sub", "jti"))
+    if not all(isinstance(value, str) and value for value in (sid, sub, jti)):
+        return LogoutOutcome.NOT_FOUND, None
+    if user_id is not None and sub != user_id:
+        return LogoutOutcome.NOT_FOUND, None
+    outcome = session_logout(
+        session_id=sid, user_id=sub, refresh_jti=jti, client=client_info(request)
+    )
+    return outcome, sid
+
+
+class RefreshTokenInput(serializers.Serializer):
+    refresh = serializers.CharField(max_length=8192)
+
+
+@compatibility(
+    modern='`POST /api/auth/logout/` with `{"refresh"}`',
+    note="Stock SimpleJWT's TokenBlacklistView: `200 {}`, `401 token_not_valid` for a token "
+    "that is invalid, expired or already ended.",
+)
+class CompatTokenBlacklistApi(PublicAuthAPIView):
+    """SimpleJWT's ``TokenBlacklistView``: the refresh token's session ends (the token is its own
+    credential, like a logout with it). A rotated-away token ends it too, recorded as reuse."""
+
+    @extend_schema(
+        request=RefreshTokenInput,
+        responses={
+            200: inline_serializer("Empty", {}),
+            400: ERROR,
+            401: OpenApiResponse(ERROR, description="token_not_valid"),
+            503: ERROR,
+        },
+        summary="SimpleJWT-compatible: blacklist a refresh token (its session ends)",
+    )
+    def post(self, request: Request) -> Response:
+        data = RefreshTokenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome, _ = _logout_by_refresh(request, data.validated_data["refresh"])
+        if outcome is LogoutOutcome.NOT_FOUND:
+            raise TokenInvalid("Token is invalid or expired")
+        if outcome is LogoutOutcome.ALREADY_ENDED:
+            raise TokenInvalid("Token is blacklisted")
+        return Response({})
+
+
+@compatibility(
+    modern="`POST /api/auth/logout/` (this session) or `DELETE /api/auth/sessions/{id}/`",
+    note="`404 not_found` for anything that is not a refresh token of one of your sessions.",
+)
+class CompatTokenRevokeApi(NoStoreAPIView):
+    """End the session of a refresh token of the signed-in user. A token that is garbage,
+    expired, forged or someone else's is ``404`` alike: the answer says nothing about other
+    users' sessions. One of the user's own sessions that already ended is ``204`` again
+    (idempotent; a retry after ``503`` tells the other processes again)."""
+
+    @extend_schema(
+        request=RefreshTokenInput,
+        responses={
+            204: None,
+            400: ERROR,
+            401: OpenApiResponse(ERROR, description="not_authenticated, token_not_valid"),
+            403: OpenApiResponse(ERROR, description="csrf_failed"),
+            404: OpenApiResponse(ERROR, description="not_found: no session of yours"),
+            503: ERROR,
+        },
+        summary="Plan-compatible: end the session of one of my refresh tokens",
+    )
+    def post(self, request: Request) -> Response:
+        data = RefreshTokenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome, sid = _logout_by_refresh(
+            request, data.validated_data["refresh"], user_id=str(request.user.pk)
+        )
+        if outcome is LogoutOutcome.NOT_FOUND:
+            raise exceptions.NotFound("No session of yours has this refresh token.")
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        if sid == str(request.auth["sid"]):
+            clear_token_cookies(response)
+        return response
+
+
+@compatibility(modern="`POST /api/auth/logout-all/`")
+class CompatTokenRevokeAllApi(LogoutAllApi):
+    """The plan's ``/api/token/revoke-all/``: ``/api/auth/logout-all/`` under another name (every
+    session of the user ends; ``{"keep_current": true}`` keeps this one)."""

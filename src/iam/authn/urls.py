@@ -20,8 +20,12 @@ urlpatterns = [
     path("", include(tenant_urlpatterns)),
 ]
 
+# Compatibility endpoints under /api/token/ (stock SimpleJWT and the plan's names).
 compat_urlpatterns = [
     path("", apis.CompatTokenObtainApi.as_view(), name="token-obtain"),
     path("refresh/", apis.CompatTokenRefreshApi.as_view(), name="token-refresh"),
     path("verify/", apis.CompatTokenVerifyApi.as_view(), name="token-verify"),
+    path("blacklist/", apis.CompatTokenBlacklistApi.as_view(), name="token-blacklist"),
+    path("revoke/", apis.CompatTokenRevokeApi.as_view(), name="token-revoke"),
+    path("revoke-all/", apis.CompatTokenRevokeAllApi.as_view(), name="token-revoke-all"),
 ]

@@ -120,6 +120,13 @@ def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 id="iam.E007",
             )
         )
+    if not 0 <= conf.password_min_score <= 4:
+        errors.append(
+            Error(
+                "IAM_PASSWORD_MIN_SCORE must be between 0 (no strength estimate) and 4.",
+                id="iam.E012",
+            )
+        )
     return errors
 
 

@@ -243,6 +243,7 @@ class Environment:
         False,
         "development mode. Off: the service refuses to start without `SECRET_KEY`, "
         "`IAM_KEY_ENCRYPTION_KEYS` and `ALLOWED_HOSTS`.",
+        shown="`false` (`true` in `make run`'s setup, from `var/dev.env`)",
     )
     SECRET_KEY = Str("SECRET_KEY", "", "Django's secret.", shown="generated into `var/` in dev")
     ALLOWED_HOSTS = StrList(
@@ -655,6 +656,11 @@ class IAMSettings:
     password_max_length = Int(
         "IAM_PASSWORD_MAX_LENGTH", 1024, "longest password accepted (between 64 and 4096)."
     )
+    password_min_score = Int(
+        "IAM_PASSWORD_MIN_SCORE", 3,
+        "the lowest zxcvbn strength score (0-4) a new password may have: 3 is about 10^10 "
+        "guesses; `0` turns the estimate off; outside 0-4 is a startup error (`iam.E012`).",
+    )  # fmt: skip
     product_name = Str("IAM_PRODUCT_NAME", "IAM", "product name in mails.")
     frontend_url = Str(
         "IAM_FRONTEND_URL", "http://localhost:3000",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol, cast
 
 from django.contrib.auth import get_user_model
@@ -333,22 +334,30 @@ def session_revoke(*, session: DeviceSession, reason: str) -> bool:
     return bool(changed)
 
 
+class LogoutOutcome(StrEnum):
+    ENDED = "ended"  # the session was live and has ended now
+    ALREADY_ENDED = "already_ended"  # revoked before (a retry tells the other processes again)
+    NOT_FOUND = "not_found"  # no session of that id and user
+
+
 def session_logout(
     *, session_id: str, user_id: str, client: ClientInfo, refresh_jti: str | None = None
-) -> None:
-    """End a session. Logging out with a refresh token that was already rotated away (older than
-    the one just replaced) is a theft signal: it is recorded as reuse, not as a logout."""
+) -> LogoutOutcome:
+    """End a session of ``user_id`` (a session of anyone else is ``NOT_FOUND``, like no session).
+    Logging out with a refresh token that was already rotated away (older than the one just
+    replaced) is a theft signal: it is recorded as reuse, not as a logout."""
     try:
         session = DeviceSession.objects.filter(pk=session_id, user_id=user_id).first()
     except ValidationError:
-        return
+        return LogoutOutcome.NOT_FOUND
     if session is None:
-        return
+        return LogoutOutcome.NOT_FOUND
     known = {session.refresh_jti, session.previous_refresh_jti}
     if refresh_jti is not None and refresh_jti not in known:
-        _revoke_and_audit(session, RevokeReason.REFRESH_REUSED, client)
+        ended = _revoke_and_audit(session, RevokeReason.REFRESH_REUSED, client)
     else:
-        _revoke_and_audit(session, RevokeReason.LOGOUT, client)
+        ended = _revoke_and_audit(session, RevokeReason.LOGOUT, client)
+    return LogoutOutcome.ENDED if ended else LogoutOutcome.ALREADY_ENDED
 
 
 _REVOKE_EVENTS = {
@@ -407,14 +416,17 @@ def sessions_revoke_for_user(
     return len(ids)
 
 
-def _revoke_and_audit(session: DeviceSession, reason: RevokeReason, client: ClientInfo) -> None:
+def _revoke_and_audit(session: DeviceSession, reason: RevokeReason, client: ClientInfo) -> bool:
     """Revoke and write the event, once: also when the broadcast to the other processes fails
     (the revocation is in the database; the caller gets the 503 afterwards), and not again when
-    a repeat of the request only re-sends the broadcast."""
+    a repeat of the request only re-sends the broadcast. Returns whether the session was live
+    (False: it had been revoked before)."""
     event = _REVOKE_EVENTS[reason]
     with broadcasts_deferred():
-        if session_revoke(session=session, reason=reason):
+        changed = session_revoke(session=session, reason=reason)
+        if changed:
             audit_record(event=event, client=client, user_id=session.user_id, session_id=session.pk)
+    return changed
 
 
 def session_revoke_by_user(*, session: DeviceSession, client: ClientInfo) -> None:
