@@ -7,12 +7,26 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.generic import RedirectView, TemplateView
 
 from iam.core.conf import iam_settings
 from iam.ui.branding import branding
+
+
+SOCIAL_PROVIDERS_PATH = "/api/auth/social/providers/"
+
+
+def social_sign_in_available() -> bool:
+    """Whether this IAM serves social sign-in (the ``social`` app's endpoints are routed): the
+    pages show its buttons and the connected-accounts page only then."""
+    try:
+        resolve(SOCIAL_PROVIDERS_PATH)
+    except Resolver404:
+        return False
+    return True
 
 
 class UiEnabledMixin:
@@ -40,6 +54,7 @@ class PageView(UiEnabledMixin, TemplateView):
             "page_script": f"iam/ui/{self.script}",
             "page_title": self.title,
             "console": self.console,
+            "social": social_sign_in_available(),
             "password_min_length": iam_settings.password_min_length,
             "access_lifetime": int(iam_settings.access_lifetime.total_seconds()),
         }

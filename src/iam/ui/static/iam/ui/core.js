@@ -199,8 +199,10 @@ export function signedOut(reason = "signed_out", { broadcast = true } = {}) {
   clearTimeout(timer);
   if (broadcast) channel?.postMessage({ type: "signed-out" });
   if (keepAlive) {
-    const next = location.pathname + location.search;
-    location.assign(`/sign-in?${new URLSearchParams({ next, notice: reason })}`);
+    // an ended session comes back here after the sign-in; a chosen sign-out does not
+    const query = ["signed_out", "account_deleted"].includes(reason) ? {} : { next: location.pathname + location.search };
+    if (reason) query.notice = reason;
+    location.assign(`/sign-in?${new URLSearchParams(query)}`);
   }
 }
 
@@ -355,7 +357,8 @@ export function showError(form, error, fieldFor = () => null) {
 function missing(form) {
   let first = null;
   for (const input of form.querySelectorAll("[required]")) {
-    if (!input.closest("[hidden]") && !String(input.value).trim()) {
+    const empty = input.type === "checkbox" ? !input.checked : !String(input.value).trim();
+    if (!input.closest("[hidden]") && empty) {
       setFieldError(form, input.name, say("required"));
       first ??= input;
     }
@@ -410,7 +413,8 @@ export async function consolePage() {
     me = await api("GET", "/api/auth/me/");
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
-      signedOut("session_ended", { broadcast: false });
+      // a session this browser knew has ended; a first visit just signs in
+      signedOut(signedInHere() ? "session_ended" : "", { broadcast: false });
       return new Promise(() => {}); // leaving the page
     }
     message($("#page-alert"), describe(error), { focus: true });
@@ -448,8 +452,10 @@ async function navExtras(me) {
 }
 
 let providers = null;
-/** The social sign-in providers, or null where this IAM has no social sign-in. */
+/** The social sign-in providers, or null where this IAM has no social sign-in (the page says
+ * whether it has: no request, and no 404, where it has not). */
 export function socialProviders() {
+  if (!document.querySelector('meta[name="iam-social"]')) return Promise.resolve(null);
   providers ??= send("GET", "/api/auth/social/providers/").then(
     (data) => (Array.isArray(data) ? data : (data?.providers ?? data?.results ?? [])),
     () => null,
