@@ -109,7 +109,7 @@ export async function api(method, path, body) {
   } catch (error) {
     if (!(error instanceof ApiError) || error.status !== 401 || !REFRESHABLE.has(error.code)) throw error;
     if (!(await refresh(seen))) {
-      signedOut("session_ended");
+      sessionOver();
       throw error;
     }
     return send(method, path, body);
@@ -179,7 +179,7 @@ function schedule() {
   const { at, lifetime } = expiry();
   if (!keepAlive || !at) return;
   timer = setTimeout(() => {
-    refresh().then((ok) => ok || signedOut("session_ended"), () => schedule());
+    refresh().then((ok) => ok || sessionOver(), () => schedule());
   }, Math.max(0, at - margin(lifetime) - Date.now()));
 }
 
@@ -193,12 +193,20 @@ export function keepSignedIn() {
   });
 }
 
+// the IAM refused the session: a session this browser knew has ended; a first visit just signs in
+function sessionOver() {
+  signedOut(signedInHere() ? "session_ended" : "");
+}
+
+let leaving = false;
 /** The session is over (signed out here or elsewhere): forget it and go to the sign-in page. */
 export function signedOut(reason = "signed_out", { broadcast = true } = {}) {
+  if (leaving) return;
   localStorage.removeItem(EXPIRES);
   clearTimeout(timer);
   if (broadcast) channel?.postMessage({ type: "signed-out" });
   if (keepAlive) {
+    leaving = true;
     // an ended session comes back here after the sign-in; a chosen sign-out does not
     const query = ["signed_out", "account_deleted"].includes(reason) ? {} : { next: location.pathname + location.search };
     if (reason) query.notice = reason;
@@ -413,8 +421,7 @@ export async function consolePage() {
     me = await api("GET", "/api/auth/me/");
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
-      // a session this browser knew has ended; a first visit just signs in
-      signedOut(signedInHere() ? "session_ended" : "", { broadcast: false });
+      sessionOver();
       return new Promise(() => {}); // leaving the page
     }
     message($("#page-alert"), describe(error), { focus: true });

@@ -29,11 +29,11 @@ consolePage().then((me) => {
 // 1. start: a new secret (the password first, in a session signed in a while ago)
 onSubmit(
   setupForm,
-  ({ password }) => api("POST", "/api/auth/mfa/totp/setup/", $("#setup-password").hidden ? {} : { password }),
+  ({ password }) => api("POST", "/api/auth/mfa/totp/setup/", $("#setup-password-field").hidden ? {} : { password }),
   {
     done(setup) {
       setupForm.reset();
-      show($("#setup-password"), false);
+      show($("#setup-password-field"), false);
       $("#qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(setup.qr_svg)}`;
       $("#secret").textContent = setup.secret.replace(/(.{4})/g, "$1 ").trim();
       $("#otpauth").href = setup.otpauth_uri;
@@ -43,7 +43,7 @@ onSubmit(
     },
     failed(error) {
       if (error.code === "password_required") {
-        show($("#setup-password"));
+        show($("#setup-password-field"));
         setupForm.password.focus();
       }
     },
