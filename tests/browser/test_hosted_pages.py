@@ -203,8 +203,9 @@ def test_the_whole_journey_of_a_newcomer(hosted: Any, browsing: Any) -> None:
     hosted.check(page, "tenant-member-view")
 
     # the switcher: into Globex (a member there too), and back
-    Membership.objects.create(tenant=globex, user=User.objects.get(email=EMAIL),
-                              role=Role.objects.get(name="viewer"))
+    Membership.objects.create(
+        tenant=globex, user=User.objects.get(email=EMAIL), role=Role.objects.get(name="viewer")
+    )
     page.get_by_role("link", name="Organisations", exact=True).click()
     hosted.ready(page)
     expect(page.locator("#tenant-list li")).to_have_count(2)
@@ -233,7 +234,9 @@ def test_the_whole_journey_of_a_newcomer(hosted: Any, browsing: Any) -> None:
         page.get_by_role("link", name=link, exact=True).click()
         hosted.ready(page)
         hosted.check(page, name)
-    expect(page.locator("#delete-code-field")).to_be_visible()  # MFA is on: deletion asks for a code
+    expect(
+        page.locator("#delete-code-field")
+    ).to_be_visible()  # MFA is on: deletion asks for a code
 
     # no token was ever readable by the pages' scripts (cookie transport)
     readable = page.evaluate("() => JSON.parse(sessionStorage.getItem('read-by-scripts'))")

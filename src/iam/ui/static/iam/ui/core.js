@@ -144,12 +144,15 @@ let pending = null;
  * Rotate the refresh token, once for every tab: the Web Lock lets one tab refresh at a time, and
  * a tab that waited finds the new expiry another tab wrote and does not refresh again (two tabs
  * presenting the same refresh token would cost the grace window, or a sign-out after it).
+ * `after`: a call was refused with the access cookie of this expiry, so refresh unless another
+ * tab already has; without it (the timer), refresh only while the expiry is still due.
  * Resolves true when the tab has a fresh access cookie, false when the session is over.
  */
-export function refresh(seen = expiry().at) {
+export function refresh(after = null) {
   pending ??= withLock(async () => {
     const now = expiry();
-    if (now.at !== seen && now.at - Date.now() > margin(now.lifetime)) return true;
+    const fresh = now.at - Date.now() > margin(now.lifetime);
+    if (fresh && (after === null || now.at !== after)) return true;
     try {
       tokensArrived(await send("POST", "/api/auth/refresh/", {}));
       return true;
@@ -163,8 +166,23 @@ export function refresh(seen = expiry().at) {
   return pending;
 }
 
-function withLock(task) {
-  return navigator.locks ? navigator.locks.request("iam-ui:refresh", task) : task();
+const LEASE = "iam-ui:refreshing";
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function withLock(task) {
+  if (navigator.locks) return navigator.locks.request("iam-ui:refresh", task);
+  // No Web Locks (a page outside a secure context): a short lease in localStorage. Not atomic,
+  // but with the timers' jitter two tabs rarely meet here, and if they do the IAM's grace
+  // window answers the second one.
+  for (let waited = 0; Number(localStorage.getItem(LEASE)) > Date.now() && waited < 5000; waited += 50) {
+    await pause(50);
+  }
+  localStorage.setItem(LEASE, String(Date.now() + 5000));
+  try {
+    return await task();
+  } finally {
+    localStorage.removeItem(LEASE);
+  }
 }
 
 // refresh a fifth of the lifetime before the end, at least 2 s and at most a minute before
@@ -180,7 +198,7 @@ function schedule() {
   if (!keepAlive || !at) return;
   timer = setTimeout(() => {
     refresh().then((ok) => ok || sessionOver(), () => schedule());
-  }, Math.max(0, at - margin(lifetime) - Date.now()));
+  }, Math.max(0, at - margin(lifetime) - Date.now()) + Math.random() * 250); // tabs fire apart
 }
 
 /** Keep this tab's sign-in fresh while it is open (console pages). */
