@@ -278,7 +278,7 @@ def static_origin() -> Iterator[Callable[..., str]]:
         thread.join(timeout=5)
 
 
-# --- the hosted pages (iam.ui) ---------------------------------------------------------------------
+# --- the hosted pages (iam.ui) ------------------------------------------------------------------
 
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 NARROW = {"width": 360, "height": 740}

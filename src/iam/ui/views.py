@@ -15,7 +15,6 @@ from django.views.generic import RedirectView, TemplateView
 from iam.core.conf import iam_settings
 from iam.ui.branding import branding
 
-
 SOCIAL_PROVIDERS_PATH = "/api/auth/social/providers/"
 
 

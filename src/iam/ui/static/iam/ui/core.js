@@ -58,19 +58,15 @@ function cookie(name) {
   return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
 }
 
+// The CSRF token: the IAM's `csrftoken` cookie on its own origin; pages on another origin
+// cannot read that cookie and take the token from the X-CSRFToken header the IAM answers with.
 let csrf = "";
 async function csrfToken(renew = false) {
-  if (!renew) {
-    const current = cookie("csrftoken") || csrf;
-    if (current) return current;
-  }
+  const current = () => (API ? csrf || cookie("csrftoken") : cookie("csrftoken") || csrf);
+  if (!renew && current()) return current();
   const response = await fetch(`${API}/api/auth/csrf/`, { credentials: "include", cache: "no-store" });
-  // Another origin cannot read the IAM's cookie: it gets the token from the answer instead.
-  const fromBody = response.headers.get("content-type")?.includes("json")
-    ? (await response.json().catch(() => ({})))?.csrf_token
-    : "";
-  csrf = response.headers.get("X-CSRFToken") || fromBody || "";
-  return cookie("csrftoken") || csrf;
+  csrf = response.headers.get("X-CSRFToken") || csrf;
+  return current();
 }
 
 async function send(method, path, body, retried = false) {
@@ -87,6 +83,7 @@ async function send(method, path, body, retried = false) {
   } catch {
     throw new NetworkError();
   }
+  csrf = response.headers.get("X-CSRFToken") || csrf; // a sign-in rotates it
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (response.ok) return data;
   const error = new ApiError(response.status, data, response.headers.get("Retry-After"));
