@@ -243,3 +243,105 @@ def test_the_whole_journey_of_a_newcomer(hosted: Any, browsing: Any) -> None:
     assert len(readable) > 20
     assert not [body for body in readable if JWT.search(body)]
     assert AuditEvent.objects.filter(type="user:mfa:enabled").count() == 1
+
+
+def test_the_account_console_changes_what_it_says(hosted: Any, browsing: Any) -> None:
+    """Profile, e-mail change with its verification, password change, new backup codes, MFA
+    off and on again, and deletion with its second-factor confirmation."""
+    User.objects.create_user(email=EMAIL, password=PASSWORD, email_verified=True)
+    page = browsing.page(browsing.context())
+    hosted.open(page, "/sign-in")
+    sign_in(page, EMAIL, PASSWORD)
+    hosted.ready(page)
+
+    # profile
+    page.get_by_label("Name", exact=True).fill("Ada Lovelace")
+    page.get_by_label("Username").fill("ada")
+    page.locator("#profile-form").get_by_role("button", name="Save").click()
+    expect(page.locator("#profile-form .notice")).to_have_text("Saved.")
+    assert User.objects.get(email=EMAIL).name == "Ada Lovelace"
+
+    # e-mail change: pending until the link mailed to the new address is opened
+    page.get_by_label("New e-mail address").fill("ada@example.org")
+    page.locator("#email-form").get_by_label("Current password").fill(PASSWORD)
+    page.get_by_role("button", name="Change address").click()
+    expect(page.locator("#pending")).to_contain_text("Waiting for verification: ada@example.org")
+    hosted.check(page, "account-email-pending")
+    page.goto(hosted.link("ada@example.org", "/verify-email?token="))
+    expect(page.locator("#done .notice")).to_have_text("Thank you: ada@example.org is verified.")
+    page.get_by_role("link", name="Continue").click()
+    expect(page).to_have_url(hosted.url + "/account")
+    expect(page.locator("#current-email")).to_have_text("ada@example.org")
+    expect(page.locator("#pending")).to_be_hidden()
+
+    # password change: a wrong current password is said beside its field
+    page.get_by_role("link", name="Password", exact=True).click()
+    hosted.ready(page)
+    form = page.locator("#password-form")
+    form.get_by_label("Current password").fill("not my password at all")
+    form.get_by_label("New password").fill(NEW_PASSWORD)
+    form.get_by_role("button", name="Change password").click()
+    expect(form.get_by_label("Current password")).to_have_accessible_description(
+        "The current password is not correct."
+    )
+    form.get_by_label("Current password").fill(PASSWORD)
+    form.get_by_role("button", name="Change password").click()
+    expect(form.locator(".notice")).to_be_visible()
+    hosted.check(page, "password-changed")
+
+    # MFA on, new backup codes, off (password and code), and on again
+    page.get_by_role("link", name="Two-factor authentication").click()
+    hosted.ready(page)
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    expect(page.locator("#enrol")).to_be_visible()
+    secret = page.locator("#secret").inner_text().replace(" ", "")
+    page.get_by_label("Code shown by the app").fill(totp_code(secret))
+    page.get_by_role("button", name="Turn on").click()
+    expect(page.locator("#code-list li")).to_have_count(10)
+    first_codes = page.locator("#code-list li").all_inner_texts()
+    page.get_by_role("button", name="I have saved them").click()
+
+    regen = page.locator("#regen-form")
+    regen.get_by_label("Code from your authenticator app, or a backup code").fill("0000-0000-0000")
+    regen.get_by_role("button", name="Get new codes").click()
+    expect(regen.locator("#regen-code")).to_have_accessible_description(
+        "This code is not correct, or it was already used. Try the next code from your app."
+    )
+    regen.locator("#regen-code").fill(first_codes[0])
+    regen.get_by_role("button", name="Get new codes").click()
+    expect(page.locator("#code-list li")).to_have_count(10)
+    new_codes = page.locator("#code-list li").all_inner_texts()
+    assert not set(new_codes) & set(first_codes)
+    page.get_by_role("button", name="I have saved them").click()
+    expect(page.locator("#remaining")).to_have_text("Backup codes left: 10.")
+
+    off = page.locator("#disable-form")
+    off.get_by_label("Password").fill(NEW_PASSWORD)
+    off.locator("#disable-code").fill(new_codes[0])
+    off.get_by_role("button", name="Turn off").click()
+    expect(page.locator("#status-off")).to_be_visible()
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    expect(page.locator("#enrol")).to_be_visible()
+    secret = page.locator("#secret").inner_text().replace(" ", "")
+    page.get_by_label("Code shown by the app").fill(totp_code(secret, steps_ahead=1))
+    page.get_by_role("button", name="Turn on").click()
+    expect(page.locator("#code-list li")).to_have_count(10)
+    codes = page.locator("#code-list li").all_inner_texts()
+    page.get_by_role("button", name="I have saved them").click()
+
+    # deletion: the password and, with MFA on, a code
+    page.get_by_role("link", name="Delete account").click()
+    hosted.ready(page)
+    form = page.locator("#delete-form")
+    form.get_by_label("Password").fill(NEW_PASSWORD)
+    form.get_by_role("button", name="Delete my account").click()
+    expect(page.locator("#delete-code")).to_be_focused()  # the code is missing
+    expect(page.locator("#delete-confirm")).to_have_attribute("aria-invalid", "true")
+    page.locator("#delete-code").fill(codes[0])
+    page.get_by_label("I understand that my account and its data are gone for good.").check()
+    hosted.check(page, "delete-filled")
+    form.get_by_role("button", name="Delete my account").click()
+    expect(page).to_have_url(re.compile(r"/sign-in\?notice=account_deleted$"))
+    expect(page.locator("#notice")).to_have_text("Your account is deleted. Goodbye.")
+    deleted = User.objects.get(name="")
+    assert deleted.deleted_at is not None and not deleted.is_active

@@ -256,8 +256,13 @@ def _settings_value(name: str, **env: str) -> str:
     clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true", **env})
     code = f"from django.conf import settings; print(settings.{name})"
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True,
-        timeout=60, check=True,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return result.stdout.strip()
 

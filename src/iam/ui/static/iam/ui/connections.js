@@ -1,19 +1,19 @@
 // Connected accounts (social sign-in): list, disconnect, connect another provider. Shown only
-// where this IAM offers social sign-in (GET /api/auth/social/providers/ answers).
-import { $, api, consolePage, dateTime, describe, h, message, show, socialProviders } from "./core.js";
+// where this IAM offers social sign-in (docs/api.md, "Social sign-in").
+import { $, api, consolePage, dateTime, describe, h, message, onSubmit, param, say, show, socialProviders } from "./core.js";
 
 const list = $("#identities");
 const text = list.dataset;
+const form = $("#connect-form");
 
 async function load() {
   const providers = (await socialProviders()) ?? [];
-  const data = await api("GET", "/api/auth/social/identities/");
-  const identities = Array.isArray(data) ? data : (data?.results ?? []);
-  const nameOf = (id) => providers.find((p) => p.name === id)?.display_name ?? id;
+  const identities = await api("GET", "/api/auth/social/identities/");
   show($("#none"), identities.length === 0);
   list.replaceChildren(
     ...identities.map((identity) => {
-      const name = nameOf(identity.provider);
+      const name = identity.display_name ?? identity.provider;
+      const since = identity.created_at ? text.since.replace("{date}", dateTime(identity.created_at)) : null;
       return h(
         "li",
         {},
@@ -21,7 +21,7 @@ async function load() {
           "div",
           { class: "main" },
           h("strong", {}, name),
-          h("span", { class: "meta" }, [identity.email, identity.created_at ? text.since.replace("{date}", dateTime(identity.created_at)) : null].filter(Boolean).join(" · ")),
+          h("span", { class: "meta" }, [identity.email, since].filter(Boolean).join(" · ")),
         ),
         h(
           "div",
@@ -40,15 +40,38 @@ async function load() {
       );
     }),
   );
-  const connect = $("#connect");
-  connect.replaceChildren(
-    ...providers.map((provider) => {
-      const url = new URL(provider.begin_url ?? provider.url, location.origin);
-      url.searchParams.set("next", location.pathname);
-      return h("a", { class: "button secondary", href: url.toString() }, connect.dataset.label.replace("{name}", provider.display_name ?? provider.name));
-    }),
+  const buttons = $("#connect");
+  buttons.replaceChildren(
+    ...providers.map((p) =>
+      h(
+        "button",
+        { class: "button secondary", type: "submit", value: p.name },
+        buttons.dataset.label.replace("{name}", p.display_name ?? p.name),
+      ),
+    ),
   );
 }
+
+// connecting needs a recent sign-in: the password in an older session
+onSubmit(
+  form,
+  ({ password }, button) =>
+    api("POST", "/api/auth/social/identities/", {
+      provider: button.value,
+      next: location.pathname,
+      ...($("#connect-password-field").hidden ? {} : { password }),
+    }),
+  {
+    done: (answer) => location.assign(answer.authorization_url),
+    failed(error) {
+      if (error.code === "password_required") {
+        show($("#connect-password-field"));
+        form.password.focus();
+      }
+    },
+    fieldFor: (code) => (code === "invalid_password" ? "password" : null),
+  },
+);
 
 async function disconnect(identity) {
   message($("#list-alert"), "");
@@ -62,5 +85,10 @@ async function disconnect(identity) {
 }
 
 consolePage()
-  .then(load)
+  .then((me) => {
+    form["account-username"].value = me.email;
+    if (param("social_connected")) message($("#status"), $("#status").dataset.connected);
+    if (param("social_error")) message($("#list-alert"), say(param("social_error"), say("unknown")));
+    return load();
+  })
   .catch((error) => message($("#list-alert"), describe(error), { focus: true }));

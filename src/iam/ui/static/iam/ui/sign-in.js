@@ -24,8 +24,43 @@ for (const link of $$("[data-keep-next]")) {
 if (signedInHere()) api("GET", "/api/auth/me/").then(() => location.replace(next), () => {});
 whenSignedInElsewhere(() => location.replace(next));
 
-function signedIn(data) {
+// after a social sign-in (docs/api.md, "Social sign-in"): an error, the second step, or a link
+// to confirm; the pending state is in HttpOnly cookies, never in this page
+const socialStep = param("social_step");
+const socialError = param("social_error");
+let linkPending = false;
+if (socialError) message($("#social-error"), say(socialError, say("unknown")));
+if (socialStep === "mfa") {
+  show(passwordForm, false);
+  show(mfaForm);
+  $("#mfa-back").hidden = true;
+  setMode("totp");
+} else if (socialStep === "link") {
+  call("GET", "/api/auth/social/link/").then((link) => {
+    linkPending = true;
+    const text = $("#social-link").dataset.text;
+    $("#social-link-text").textContent = text.replace("{email}", link.email).replace("{provider}", link.display_name);
+    show($("#social-link"));
+    passwordForm.email.value = link.email;
+  }, (error) => message($("#social-error"), say(error.code)));
+}
+$("#social-link-cancel").addEventListener("click", async () => {
+  await call("DELETE", "/api/auth/social/link/", {}).catch(() => {});
+  linkPending = false;
+  show($("#social-link"), false);
+});
+
+async function signedIn(data) {
   tokensArrived(data, "signed-in");
+  if (linkPending) {
+    // the account's owner has just proven it: now the identity may be connected
+    try {
+      await api("POST", "/api/auth/social/link/", {});
+    } catch (error) {
+      message($("#social-error"), say(error.code, say("unknown")), { focus: true });
+      return;
+    }
+  }
   location.assign(next);
 }
 
@@ -69,7 +104,11 @@ function backToPassword() {
 onSubmit(
   mfaForm,
   ({ code, backup_code }) =>
-    call("POST", "/api/auth/login/mfa/", { mfa_token: mfaToken, code: mode === "totp" ? code : backup_code }),
+    // after a social sign-in the pending sign-in is an HttpOnly cookie: the code goes alone
+    call("POST", "/api/auth/login/mfa/", {
+      ...(mfaToken ? { mfa_token: mfaToken } : {}),
+      code: mode === "totp" ? code : backup_code,
+    }),
   {
     done: signedIn,
     fieldFor: (code) => (code === "invalid_code" ? (mode === "totp" ? "code" : "backup_code") : null),
@@ -86,8 +125,9 @@ socialProviders().then((providers) => {
   if (!providers?.length) return;
   const box = $("#social-buttons");
   for (const provider of providers) {
-    const url = new URL(provider.begin_url ?? provider.url, location.origin);
-    url.searchParams.set("next", next);
+    const url = new URL(provider.begin_url, location.origin);
+    url.searchParams.set("next", new URL(next, location.origin).toString());
+    if (tenant) url.searchParams.set("tenant", tenant);
     const name = provider.display_name ?? provider.name;
     box.append(h("a", { class: "button secondary wide", href: url.toString() }, box.dataset.label.replace("{name}", name)));
   }
