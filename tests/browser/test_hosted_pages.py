@@ -344,4 +344,5 @@ def test_the_account_console_changes_what_it_says(hosted: Any, browsing: Any) ->
     expect(page).to_have_url(re.compile(r"/sign-in\?notice=account_deleted$"))
     expect(page.locator("#notice")).to_have_text("Your account is deleted. Goodbye.")
     deleted = User.objects.get(name="")
-    assert deleted.deleted_at is not None and not deleted.is_active
+    assert deleted.deleted_at is not None
+    assert not deleted.is_active
