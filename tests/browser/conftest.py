@@ -52,6 +52,7 @@ Fixtures
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -64,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 collect_ignore_glob = [] if os.environ.get("IAM_BROWSER") == "1" else ["test_*.py"]
 
@@ -383,6 +385,8 @@ def hosted(
     Sign-in limits are raised: a journey signs in more often than 5 times a minute."""
     if not AXE.exists():
         pytest.fail("axe-core is missing: run make test-browser (it runs npm ci).", pytrace=False)
+    # the default roles come from a data migration, which a transactional test's flush removes
+    call_command("sync_roles", stdout=io.StringIO())
     # http://127.0.0.1, as `make run` serves them: a secure context (Web Locks, COOP) without TLS
     url = f"http://127.0.0.1:{iam_server.port}"
     settings.IAM_FRONTEND_URL = url
