@@ -255,3 +255,25 @@ def test_links_after_sign_in_stay_on_this_site(hosted: Any, browsing: Any, perso
         hosted.ready(page)
         page.get_by_role("button", name="Sign out").click()
         expect(page).to_have_url(re.compile(r"/sign-in\?notice=signed_out$"))
+
+
+def test_the_pages_a_signed_out_visitor_opens(hosted: Any, browsing: Any) -> None:
+    page = browsing.page()
+    hosted.open(page, "/verify-email/resend?email=ada@example.com")
+    expect(page.get_by_label("E-mail address")).to_have_value("ada@example.com")
+    hosted.check(page, "resend")
+    page.get_by_role("button", name="Send link").click()
+    expect(page.locator("#done")).to_be_focused()
+    hosted.check(page, "resend-sent")
+
+    hosted.open(page, "/invitations/accept?token=some-token")
+    expect(page.locator("#anonymous")).to_be_visible()
+    link = page.get_by_role("link", name="Sign in to accept")
+    expect(link).to_have_attribute(
+        "href", f"{hosted.url}/sign-in?next=%2Finvitations%2Faccept%3Ftoken%3Dsome-token"
+    )
+    hosted.check(page, "invitation-signed-out")
+
+    hosted.open(page, "/verify-email")  # a link without its token
+    expect(page.locator("#failed .alert")).to_contain_text("This link is not valid.")
+    hosted.check(page, "verify-email-broken")
