@@ -277,3 +277,29 @@ def test_the_pages_a_signed_out_visitor_opens(hosted: Any, browsing: Any) -> Non
     hosted.open(page, "/verify-email")  # a link without its token
     expect(page.locator("#failed .alert")).to_contain_text("This link is not valid.")
     hosted.check(page, "verify-email-broken")
+
+
+def test_the_pages_on_their_own_origin_use_the_iam_on_another(
+    hosted: Any, iam_server: Any, browsing: Any, person: User, settings: Any
+) -> None:
+    """docs/operations.md, "On their own origin": the pages at account.example.test call the API
+    at iam.example.test (one site): CORS with credentials, the CSRF token from the IAM's
+    X-CSRFToken header (the page cannot read the IAM's cookie)."""
+    pages = f"http://account.example.test:{iam_server.port}"
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "account.example.test"]
+    settings.IAM_UI_API_URL = iam_server.url
+    connect = [*settings.SECURE_CSP["connect-src"], iam_server.url]
+    settings.SECURE_CSP = {**settings.SECURE_CSP, "connect-src": connect}
+    iam_server.allow_origins(pages)
+    hosted.url = pages
+
+    page = browsing.page()
+    sign_in(page, hosted)
+    assert page.evaluate("document.cookie") == ""  # nothing of the IAM's is readable here
+    page.get_by_label("Name", exact=True).fill("Ada")
+    page.locator("#profile-form").get_by_role("button", name="Save").click()  # PATCH + CSRF
+    expect(page.locator("#profile-form .notice")).to_have_text("Saved.")
+    assert User.objects.get(pk=person.pk).name == "Ada"
+    page.get_by_role("button", name="Sign out").click()  # POST + CSRF
+    expect(page).to_have_url(re.compile(r"/sign-in\?notice=signed_out$"))
+    assert not DeviceSession.objects.filter(user=person, revoked_at__isnull=True).exists()

@@ -228,30 +228,30 @@ def checks(ids: str) -> list[str]:
 
 
 def test_checks_pass_with_the_defaults() -> None:
-    assert not checks("iam.E01")
-    assert "iam.W003" not in checks("iam.W")
+    assert not checks("iam_ui.E")
+    assert "iam_ui.W001" not in checks("iam_ui.W")
 
 
 @override_settings(IAM_UI_COLOR_PRIMARY="red;} body{display:none")
 def test_a_colour_that_is_not_a_colour_is_refused() -> None:
-    assert "iam.E012" in checks("iam.E")
+    assert "iam_ui.E002" in checks("iam_ui.E")
 
 
 @override_settings(IAM_UI_COLOR_PRIMARY="#fde68a")
 def test_a_primary_colour_too_light_for_links_is_a_warning() -> None:
-    assert "iam.W003" in checks("iam.W")
+    assert "iam_ui.W001" in checks("iam_ui.W")
 
 
 @pytest.mark.parametrize("logo", ["https://cdn.example.com/logo.png", "//cdn.example.com/l.png"])
 def test_a_logo_from_another_origin_is_refused(settings: Any, logo: str) -> None:
     settings.IAM_UI_LOGO_URL = logo
-    assert "iam.E013" in checks("iam.E")
+    assert "iam_ui.E003" in checks("iam_ui.E")
 
 
 def test_pages_off_without_a_front_end_for_the_links_is_refused(settings: Any) -> None:
     settings.IAM_UI_ENABLED = False
     settings.IAM_FRONTEND_URL = ""
-    assert "iam.E011" in checks("iam.E")
+    assert "iam_ui.E001" in checks("iam_ui.E")
 
 
 def _settings_value(name: str, **env: str) -> str:

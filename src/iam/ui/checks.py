@@ -22,7 +22,7 @@ def check_ui_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 "IAM_FRONTEND_URL is empty: with the hosted pages off (IAM_UI_ENABLED=false) "
                 "mailed links (verification, password reset, invitations) would open nothing.",
                 hint="Set IAM_FRONTEND_URL to the front end that serves those pages.",
-                id="iam.E011",
+                id="iam_ui.E001",
             )
         )
     for name, value in (
@@ -30,14 +30,16 @@ def check_ui_settings(app_configs: Any = None, **kwargs: Any) -> list:
         ("IAM_UI_COLOR_BACKGROUND", conf.ui_color_background),
     ):
         if color_parse(value) is None:
-            errors.append(Error(f"{name} must be #rgb or #rrggbb, not {value!r}.", id="iam.E012"))
+            errors.append(
+                Error(f"{name} must be #rgb or #rrggbb, not {value!r}.", id="iam_ui.E002")
+            )
     if color_parse(conf.ui_color_primary) and contrast_ratio(conf.ui_color_primary, WHITE) < 4.5:
         errors.append(
             Warning(
                 "IAM_UI_COLOR_PRIMARY has a contrast below 4.5:1 against the pages' white "
                 "panels: links in that colour fail WCAG AA.",
                 hint="Pick a darker primary colour.",
-                id="iam.W003",
+                id="iam_ui.W001",
             )
         )
     logo = conf.ui_logo_url
@@ -49,7 +51,7 @@ def check_ui_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 "IAM_UI_LOGO_URL must be a path on the IAM (/static/…) or a data:image/ URI: "
                 "the pages load nothing from other origins (Content-Security-Policy).",
                 hint="Put the file in a folder listed in IAM_STATIC_DIRS.",
-                id="iam.E013",
+                id="iam_ui.E003",
             )
         )
     return errors
