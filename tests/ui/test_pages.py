@@ -248,6 +248,12 @@ def test_a_logo_from_another_origin_is_refused(settings: Any, logo: str) -> None
     assert "iam_ui.E003" in checks("iam_ui.E")
 
 
+@pytest.mark.parametrize("api", ["iam.example.com", "https://iam.example.com/api", "javascript:x"])
+def test_the_api_of_pages_on_another_origin_must_be_an_origin(settings: Any, api: str) -> None:
+    settings.IAM_UI_API_URL = api
+    assert "iam_ui.E004" in checks("iam_ui.E")
+
+
 def test_pages_off_without_a_front_end_for_the_links_is_refused(settings: Any) -> None:
     settings.IAM_UI_ENABLED = False
     settings.IAM_FRONTEND_URL = ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.checks import Error, Warning, register
@@ -52,6 +53,14 @@ def check_ui_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 "the pages load nothing from other origins (Content-Security-Policy).",
                 hint="Put the file in a folder listed in IAM_STATIC_DIRS.",
                 id="iam_ui.E003",
+            )
+        )
+    api = conf.ui_api_url
+    if api and not re.fullmatch(r"https?://[^/\s?#@]+", api):
+        errors.append(
+            Error(
+                f"IAM_UI_API_URL must be an origin (https://iam.example.com), not {api!r}.",
+                id="iam_ui.E004",
             )
         )
     return errors
