@@ -238,6 +238,18 @@ def test_the_whole_journey_of_a_newcomer(hosted: Any, browsing: Any) -> None:
         page.locator("#delete-code-field")
     ).to_be_visible()  # MFA is on: deletion asks for a code
 
+    # the owner withdraws an invitation and removes the newcomer from Acme
+    boss_page.get_by_label("E-mail address to invite").fill("temp@example.com")
+    boss_page.get_by_role("button", name="Send invitation").click()
+    expect(boss_page.locator("#invitation-list li")).to_have_count(1)
+    boss_page.get_by_role("button", name="Withdraw the invitation to temp@example.com").click()
+    expect(boss_page.locator("#no-invitations")).to_be_visible()
+    expect(boss_page.locator("#invitation-list li")).to_have_count(0)
+    boss_page.get_by_role("button", name=f"Remove {EMAIL}").click()
+    expect(boss_page.locator("#members-status")).to_have_text("Member removed.")
+    expect(boss_page.locator("#member-list li")).to_have_count(1)
+    assert not Membership.objects.filter(tenant=acme, user__email=EMAIL).exists()
+
     # no token was ever readable by the pages' scripts (cookie transport)
     readable = page.evaluate("() => JSON.parse(sessionStorage.getItem('read-by-scripts'))")
     assert len(readable) > 20

@@ -79,6 +79,10 @@ def test_an_open_page_refreshes_before_the_access_token_expires(
     unauthorised = [line for line in hosted.browsing.console if "401" in line]
     assert not unauthorised  # never once did a call meet an expired token
 
+    page.get_by_role("button", name="Sign out everywhere").click()
+    expect(page).to_have_url(re.compile(r"/sign-in\?notice=signed_out$"))
+    assert not DeviceSession.objects.filter(user=person, revoked_at__isnull=True).exists()
+
 
 def test_an_expired_access_token_is_refreshed_silently(
     hosted: Any, browsing: Any, person: User, short_tokens: int
@@ -303,3 +307,31 @@ def test_the_pages_on_their_own_origin_use_the_iam_on_another(
     page.get_by_role("button", name="Sign out").click()  # POST + CSRF
     expect(page).to_have_url(re.compile(r"/sign-in\?notice=signed_out$"))
     assert not DeviceSession.objects.filter(user=person, revoked_at__isnull=True).exists()
+
+
+def test_restyled_pages_keep_their_contrast(
+    hosted: Any, browsing: Any, person: User, settings: Any
+) -> None:
+    """Branding from the settings (name, logo, colours): still readable and axe-clean."""
+    settings.IAM_PRODUCT_NAME = "Acme ID"
+    settings.IAM_UI_LOGO_URL = "data:image/svg+xml," + LOGO
+    settings.IAM_UI_COLOR_PRIMARY = "#7c2d12"
+    settings.IAM_UI_COLOR_BACKGROUND = "#0f172a"  # dark: the header text turns white
+    page = browsing.page()
+    hosted.open(page, "/sign-in")
+    expect(page).to_have_title("Sign in · Acme ID")
+    expect(page.get_by_role("img", name="Acme ID")).to_be_visible()
+    hosted.check(page, "sign-in-restyled")
+    sign_in(page, hosted)
+    hosted.check(page, "account-restyled")
+    button = page.get_by_role("button", name="Save")
+    assert button.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(124, 45, 18)"
+
+
+LOGO = (
+    "%3Csvg xmlns='http://www.w3.org/2000/svg' width='120' height='32'%3E"
+    "%3Crect width='32' height='32' rx='6' fill='%23f97316'/%3E"
+    "%3Ctext x='40' y='23' font-family='sans-serif' font-size='18' fill='white'%3E"
+    "Acme ID%3C/text%3E"
+    "%3C/svg%3E"
+)

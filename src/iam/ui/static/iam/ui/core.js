@@ -459,16 +459,16 @@ function accessLifetime() {
 }
 
 async function navExtras(me) {
-  // the organisation settings link, for a session scoped to a tenant whose role may read members
-  // (/me names the tenant when the IAM has it; otherwise the tenant list does)
-  let perms = me.perms;
+  // the organisation settings link, for a session scoped to a tenant (/me names it where the
+  // IAM's /me has the tenant and permissions; otherwise the tenant list says which is current)
   let tenant = me.tenant;
+  let perms = me.perms;
   if (tenant === undefined) {
     const tenants = await api("GET", "/api/tenants/").catch(() => []);
     tenant = tenants.find((t) => t.current) ?? null;
-    perms = tenant ? ["members.read"] : [];
+    perms = null;
   }
-  if (tenant && (perms ?? []).includes("members.read")) show($('[data-needs="tenant"]'));
+  if (tenant && (perms ?? ["tenant.read"]).includes("tenant.read")) show($('[data-needs="tenant"]'));
   // connected accounts: only where social sign-in exists on this IAM
   if (await socialAvailable()) show($('[data-needs="social"]'));
 }
