@@ -382,7 +382,8 @@ def hosted(
     """The hosted pages on the live IAM at ``http://127.0.0.1:<port>``, as ``make run`` serves
     them: mailed links open them (``IAM_FRONTEND_URL`` is the IAM), mail goes to a real SMTP
     server (``smtp_inbox``).
-    Sign-in limits are raised: a journey signs in more often than 5 times a minute."""
+    Sign-in, mail and password-check limits are raised: a journey does each more often than a
+    person would in a minute."""
     if not AXE.exists():
         pytest.fail("axe-core is missing: run make test-browser (it runs npm ci).", pytrace=False)
     # the default roles come from a data migration, which a transactional test's flush removes
@@ -391,6 +392,11 @@ def hosted(
     url = f"http://127.0.0.1:{iam_server.port}"
     settings.IAM_FRONTEND_URL = url
     rates = dict(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"])
-    rates.update(login_ip="100/min", login_account="100/min", account_mail="30/hour")
+    rates.update(
+        login_ip="100/min",
+        login_account="100/min",
+        account_mail="30/hour",
+        password_check="100/min",
+    )
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     return HostedPages(url, smtp_inbox, browsing, artefacts)

@@ -257,7 +257,9 @@ def test_the_whole_journey_of_a_newcomer(hosted: Any, browsing: Any) -> None:
     assert AuditEvent.objects.filter(type="user:mfa:enabled").count() == 1
 
 
-def test_the_account_console_changes_what_it_says(hosted: Any, browsing: Any) -> None:
+def test_the_account_console_changes_what_it_says(
+    hosted: Any, browsing: Any, settings: Any
+) -> None:
     """Profile, e-mail change with its verification, password change, new backup codes, MFA
     off and on again, and deletion with its second-factor confirmation."""
     User.objects.create_user(email=EMAIL, password=PASSWORD, email_verified=True)
@@ -301,11 +303,18 @@ def test_the_account_console_changes_what_it_says(hosted: Any, browsing: Any) ->
     expect(form.locator(".notice")).to_be_visible()
     hosted.check(page, "password-changed")
 
-    # MFA on, new backup codes, off (password and code), and on again
+    # MFA on (a session signed in a while ago gives its password first), new backup codes, off
+    # (password and code), and on again
+    settings.IAM_MFA_REAUTH_AGE = 0
     page.get_by_role("link", name="Two-factor authentication").click()
     hosted.ready(page)
     page.get_by_role("button", name="Set up an authenticator app").click()
+    expect(page.locator("#setup-password")).to_be_focused()
+    hosted.check(page, "two-factor-password-first")
+    page.locator("#setup-password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Set up an authenticator app").click()
     expect(page.locator("#enrol")).to_be_visible()
+    settings.IAM_MFA_REAUTH_AGE = 300
     secret = page.locator("#secret").inner_text().replace(" ", "")
     page.get_by_label("Code shown by the app").fill(totp_code(secret))
     page.get_by_role("button", name="Turn on").click()
