@@ -66,6 +66,7 @@ onSubmit($("#enable-form"), ({ code }) => api("POST", "/api/auth/mfa/totp/enable
 function showCodes(codes) {
   $("#code-list").replaceChildren(...codes.map((code) => h("li", {}, code)));
   const text = `${codes.join("\n")}\n`;
+  URL.revokeObjectURL($("#codes-download").href);
   $("#codes-download").href = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
   $("#codes-copy").onclick = async () => {
     await navigator.clipboard?.writeText(text);
@@ -78,6 +79,8 @@ function showCodes(codes) {
 
 $("#codes-done").addEventListener("click", async () => {
   $("#code-list").replaceChildren(); // gone from the page
+  URL.revokeObjectURL($("#codes-download").href);
+  $("#codes-download").href = "#";
   await status();
   $("#main").focus();
 });
