@@ -255,7 +255,7 @@ class Environment:
     IAM_VAR_DIR = Str(
         "IAM_VAR_DIR",
         "",
-        "where the embedded defaults keep their files (SQLite database, dev secrets, static).",
+        "where the embedded defaults keep their files (SQLite database, dev secrets).",
         shown="`var/`",
     )
     DATABASE_URL = Str(
