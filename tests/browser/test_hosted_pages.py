@@ -350,6 +350,12 @@ def test_the_account_console_changes_what_it_says(
     codes = page.locator("#code-list li").all_inner_texts()
     page.get_by_role("button", name="I have saved them").click()
 
+    # connected accounts (social sign-in is installed; no provider is configured here)
+    page.get_by_role("link", name="Connected accounts").click()
+    hosted.ready(page)
+    expect(page.locator("#none")).to_have_text("No account is connected.")
+    hosted.check(page, "connections")
+
     # deletion: the password and, with MFA on, a code
     page.get_by_role("link", name="Delete account").click()
     hosted.ready(page)

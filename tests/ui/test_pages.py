@@ -215,7 +215,12 @@ def test_only_the_pages_post_nothing(client: Client) -> None:
     assert client.post("/sign-in", {"email": "a@example.com", "password": "x"}).status_code == 405
 
 
-def test_social_buttons_appear_only_where_the_iam_has_social_sign_in(client: Client) -> None:
+def test_social_buttons_appear_only_where_the_iam_has_social_sign_in(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, page = render(client, "ui-sign-in")
+    assert {"name": "iam-social", "content": "on"} in page.all("meta")  # iam.social is routed
+    monkeypatch.setattr("iam.ui.views.SOCIAL_PROVIDERS_PATH", "/api/auth/no-social/providers/")
     _, page = render(client, "ui-sign-in")
     assert {"name": "iam-social", "content": "on"} not in page.all("meta")
 
