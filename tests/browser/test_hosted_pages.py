@@ -353,7 +353,9 @@ def test_the_account_console_changes_what_it_says(
     # connected accounts (social sign-in is installed; no provider is configured here)
     page.get_by_role("link", name="Connected accounts").click()
     hosted.ready(page)
+    expect(page.locator("#none")).to_be_visible()
     expect(page.locator("#none")).to_have_text("No account is connected.")
+    expect(page.locator("#connect-section")).to_be_hidden()  # no provider to connect
     hosted.check(page, "connections")
 
     # deletion: the password and, with MFA on, a code

@@ -40,6 +40,7 @@ async function load() {
       );
     }),
   );
+  show($("#connect-section"), providers.length > 0);
   const buttons = $("#connect");
   buttons.replaceChildren(
     ...providers.map((p) =>
