@@ -56,7 +56,14 @@ test: setup
 ## The browser tests (tests/browser): Debian's Chromium (/usr/bin/chromium, or IAM_TEST_CHROMIUM)
 ## driven by Playwright against a live IAM. Not part of `make test`; a missing Chromium fails them.
 ## Screenshots and console logs of failed tests: var/test-artefacts/browser/.
-test-browser: setup
+## axe-core (the accessibility checks the hosted pages' tests inject) comes from npm, pinned by
+## tests/browser/package-lock.json.
+AXE := tests/browser/node_modules/.installed
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	touch $@
+
+test-browser: setup $(AXE)
 	IAM_BROWSER=1 $(VENV)/pytest tests/browser -q
 
 ## The schema fuzzer (schemathesis): every operation of /api/schema/, anonymous and signed in,

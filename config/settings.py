@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "iam.oauth",
     "iam.mfa",
     "iam.social",
+    "iam.ui",
     "django_tasks_db",
 ]
 
@@ -103,6 +104,9 @@ MIDDLEWARE = [
     "iam.core.logging.RequestIdMiddleware",
     "iam.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # static files (the hosted pages' scripts and styles, the admin's, the API docs') served by
+    # the IAM itself, with caching headers, in every mode: no separate web server needed
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -121,7 +125,8 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        # Operators override mail templates (iam/email/*.txt|html) by putting theirs here.
+        # Operators override mail templates (iam/email/*.txt|html) and the hosted pages
+        # (iam/ui/*.html) by putting theirs here.
         "DIRS": _env(Environment.IAM_TEMPLATE_DIRS),
         "APP_DIRS": True,
         "OPTIONS": {
@@ -256,7 +261,18 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = _env(Environment.STATIC_ROOT) or str(VAR_DIR / "static")
+# Static files (the hosted pages' scripts and styles, the admin's, the API docs') are served by
+# WhiteNoise straight from the apps and IAM_STATIC_DIRS: no collectstatic step. Optional:
+# STATIC_ROOT plus `manage.py collectstatic` adds compressed copies, which WhiteNoise prefers.
+STATIC_ROOT = _env(Environment.STATIC_ROOT) or None
+# Folders searched first for static files: an operator's logo, or a replacement for one of the
+# pages' files (iam/ui/ui.css).
+STATICFILES_DIRS = _env(Environment.IAM_STATIC_DIRS)
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # Cookies are Secure unless plain-HTTP development is asked for explicitly.
 IAM_COOKIE_SECURE = _env(IAMSettings.cookie_secure)
@@ -282,15 +298,19 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The API the hosted pages call when they are served from another origin (iam.ui): their
+# connect-src allows it.
+IAM_UI_API_URL = _env(IAMSettings.ui_api_url)
 # Content-Security-Policy (Django's own): the API answers JSON, the admin and the API docs are
-# served from here with nonces for their inline scripts and styles; nothing may frame any page.
+# served from here with nonces for their inline scripts and styles; the hosted pages load one
+# nonced module each; nothing may frame any page.
 SECURE_CSP = {
     "default-src": [CSP.NONE],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF, CSP.NONCE],
     "img-src": [CSP.SELF, "data:"],
     "font-src": [CSP.SELF],
-    "connect-src": [CSP.SELF],
+    "connect-src": [CSP.SELF, *([IAM_UI_API_URL] if IAM_UI_API_URL else [])],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
     "base-uri": [CSP.NONE],
@@ -358,13 +378,22 @@ SIMPLE_JWT = {
 # --- IAM (non-JWT) settings; typed access through iam.core.conf.iam_settings -----------------
 # Every IAM_* setting declared in iam.core.settings_table.IAMSettings, from its variable (those
 # set above, the secrets and SIMPLE_JWT's are not read twice).
-_READ_ABOVE = {"IAM_KEY_ENCRYPTION_KEYS", "IAM_COOKIE_SECURE", "IAM_PASSWORD_MIN_LENGTH"}
+_READ_ABOVE = {
+    "IAM_KEY_ENCRYPTION_KEYS",
+    "IAM_COOKIE_SECURE",
+    "IAM_PASSWORD_MIN_LENGTH",
+    "IAM_UI_API_URL",
+}
 _iam = {
     s.name: _env(s)
     for s in IAMSettings.declared()
     if s.env is not None and s.name not in _READ_ABOVE and not isinstance(s, Jwt)
 }
 _iam["IAM_MFA_TOTP_ISSUER"] = _iam["IAM_MFA_TOTP_ISSUER"] or _iam["IAM_PRODUCT_NAME"]
+# Mailed links open the IAM's own hosted pages unless another front end is named; with the pages
+# off there is no default (system check iam_ui.E001).
+if not _iam["IAM_FRONTEND_URL"] and _iam["IAM_UI_ENABLED"]:
+    _iam["IAM_FRONTEND_URL"] = SIMPLE_JWT["ISSUER"].rstrip("/")
 globals().update(_iam)
 # Social sign-in providers (iam.social): built from the IAM_SOCIAL_* variables.
 IAM_SOCIAL_PROVIDERS = _env(IAMSettings.social_providers)

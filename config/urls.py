@@ -33,6 +33,8 @@ urlpatterns = [
         SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="iam/swagger_ui.html"),
         name="docs",
     ),
+    # the hosted pages and console (404 while IAM_UI_ENABLED is off)
+    path("", include("iam.ui.urls")),
 ]
 
 handler400 = "iam.core.errors.json_bad_request"

@@ -52,6 +52,7 @@ Fixtures
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -64,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 collect_ignore_glob = [] if os.environ.get("IAM_BROWSER") == "1" else ["test_*.py"]
 
@@ -276,3 +278,125 @@ def static_origin() -> Iterator[Callable[..., str]]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# --- the hosted pages (iam.ui) ------------------------------------------------------------------
+
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+NARROW = {"width": 360, "height": 740}
+# what a page's console may say without failing the test: the browser's own line for an API
+# answer the page expects and handles (a 401 before a silent refresh, a 400 it explains); and,
+# on the plain-HTTP *.test names, that COOP is ignored outside a secure context
+_EXPECTED_CONSOLE = re.compile(
+    r"Failed to load resource: the server responded with a status of 4\d\d"
+    r"|The Cross-Origin-Opener-Policy header has been ignored"
+)
+
+
+@dataclass
+class HostedPages:
+    """The IAM's own pages as a person meets them; see the ``hosted`` fixture."""
+
+    url: str
+    inbox: Any
+    browsing: Browsing
+    artefacts: Path
+    shots: int = 0
+
+    def open(self, page: Any, path: str) -> Any:
+        page.goto(self.url + path)
+        return page
+
+    def ready(self, page: Any) -> None:
+        """Wait until a console page has confirmed the sign-in and shows its content."""
+        page.locator("main [data-when='ready']").first.wait_for(state="visible")
+
+    def check(self, page: Any, name: str) -> None:
+        """What every page must pass, in the state it is in now: a screenshot (wide and 360 px
+        wide) in the artefacts, nothing wider than a 360 px screen, no serious or critical
+        axe-core violation, no CSP violation and no uncaught error in the console."""
+        self.shots += 1
+        stem = f"{self.shots:02d}-{name}"
+        page.screenshot(path=str(self.artefacts / f"{stem}.png"), full_page=True)
+        violations = axe_violations(page)
+        assert not violations, f"{name}: {violations}"
+        wide = page.viewport_size
+        page.set_viewport_size(NARROW)
+        try:
+            page.screenshot(path=str(self.artefacts / f"{stem}-360.png"), full_page=True)
+            overflow = page.evaluate("() => document.documentElement.scrollWidth")
+            assert overflow <= NARROW["width"], f"{name} is {overflow}px wide at 360px"
+            assert not axe_violations(page), f"{name} at 360px"
+        finally:
+            page.set_viewport_size(wide)
+        self.assert_console_clean()
+
+    def assert_console_clean(self) -> None:
+        bad = [
+            line
+            for line in self.browsing.console
+            if (" error: " in line or " uncaught: " in line or "Content Security Policy" in line)
+            and not _EXPECTED_CONSOLE.search(line)
+        ]
+        assert not bad, bad
+
+    def mails_to(self, address: str) -> list[Any]:
+        from email import message_from_bytes, policy
+
+        found = []
+        for envelope in self.inbox.envelopes:
+            if address.lower() in (r.lower() for r in envelope.rcpt_tos):
+                found.append(message_from_bytes(envelope.content, policy=policy.default))
+        return found
+
+    def link(self, address: str, path: str) -> str:
+        """The newest link to ``path`` mailed to ``address`` (text part), as mailed."""
+        for mail in reversed(self.mails_to(address)):
+            text = mail.get_body(preferencelist=("plain",)).get_content()
+            for url in re.findall(r"https?://\S+", text):
+                if url.startswith(self.url + path):
+                    return url
+        raise AssertionError(f"no mail to {address} with a link to {path}")
+
+
+def axe_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now (injected through the
+    DevTools protocol: the page's own CSP stays on and is not loosened for the test)."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text())
+    results = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['nodes']}"
+        for v in results
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.fixture
+def hosted(
+    iam_server: IAMServer, settings: Any, smtp_inbox: Any, browsing: Browsing, artefacts: Path
+) -> HostedPages:
+    """The hosted pages on the live IAM at ``http://127.0.0.1:<port>``, as ``make run`` serves
+    them: mailed links open them (``IAM_FRONTEND_URL`` is the IAM), mail goes to a real SMTP
+    server (``smtp_inbox``).
+    Sign-in, mail and password-check limits are raised: a journey does each more often than a
+    person would in a minute."""
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: run make test-browser (it runs npm ci).", pytrace=False)
+    # the default roles come from a data migration, which a transactional test's flush removes
+    call_command("sync_roles", stdout=io.StringIO())
+    # http://127.0.0.1, as `make run` serves them: a secure context (Web Locks, COOP) without TLS
+    url = f"http://127.0.0.1:{iam_server.port}"
+    settings.IAM_FRONTEND_URL = url
+    rates = dict(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"])
+    rates.update(
+        login_ip="100/min",
+        login_account="100/min",
+        account_mail="30/hour",
+        password_check="100/min",
+    )
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    return HostedPages(url, smtp_inbox, browsing, artefacts)

@@ -256,7 +256,7 @@ class Environment:
     IAM_VAR_DIR = Str(
         "IAM_VAR_DIR",
         "",
-        "where the embedded defaults keep their files (SQLite database, dev secrets, static).",
+        "where the embedded defaults keep their files (SQLite database, dev secrets).",
         shown="`var/`",
     )
     DATABASE_URL = Str(
@@ -300,7 +300,15 @@ class Environment:
         "IAM_TEMPLATE_DIRS",
         [],
         "comma-separated folders searched first for templates; put "
-        "`iam/email/<kind>_subject.txt`, `<kind>.txt`, `<kind>.html` there to override a mail.",
+        "`iam/email/<kind>_subject.txt`, `<kind>.txt`, `<kind>.html` there to override a mail, "
+        "`iam/ui/<page>.html` (or `iam/ui/includes/text.html`, the error sentences) to override "
+        "a hosted page.",
+    )
+    IAM_STATIC_DIRS = StrList(
+        "IAM_STATIC_DIRS",
+        [],
+        "comma-separated folders searched first for static files (a logo, or a replacement "
+        "`iam/ui/ui.css`); the IAM serves them itself (WhiteNoise).",
     )
     IAM_TASKS_BACKEND = Str(
         "IAM_TASKS_BACKEND",
@@ -309,7 +317,10 @@ class Environment:
         "`manage.py db_worker`) or `immediate` (run in the request; tests and `make run`).",
     )
     STATIC_ROOT = Str(
-        "STATIC_ROOT", "", "where `collectstatic` puts the admin's files.", shown="`var/static`"
+        "STATIC_ROOT",
+        "",
+        "optional: where `collectstatic` puts compressed copies of the static files, which "
+        "WhiteNoise then prefers; without it they are served from the apps as they are.",
     )
     CORS_ALLOWED_ORIGINS = StrList(
         "CORS_ALLOWED_ORIGINS",
@@ -661,11 +672,13 @@ class IAMSettings:
         "the lowest zxcvbn strength score (0-4) a new password may have: 3 is about 10^10 "
         "guesses; `0` turns the estimate off; outside 0-4 is a startup error (`iam.E012`).",
     )  # fmt: skip
-    product_name = Str("IAM_PRODUCT_NAME", "IAM", "product name in mails.")
+    product_name = Str("IAM_PRODUCT_NAME", "IAM", "product name in mails and on the hosted pages.")
     frontend_url = Str(
-        "IAM_FRONTEND_URL", "http://localhost:3000",
-        "base of every link in mails (never taken from the request's `Host`).",
+        "IAM_FRONTEND_URL", "",
+        "base of every link in mails (never taken from the request's `Host`): by default the "
+        "IAM's own hosted pages.",
         clean=_no_trailing_slash,
+        shown="`IAM_ISSUER` while the hosted pages are on; unset when off (`iam_ui.E001`)",
     )  # fmt: skip
     frontend_verify_email_path = Str(
         "IAM_FRONTEND_VERIFY_EMAIL_PATH", "/verify-email?token={token}",
@@ -699,6 +712,34 @@ class IAMSettings:
         "IAM_NOTIFY_PASSWORD_CHANGE", True, "mail a notice of a password change or reset."
     )
     notify_mfa_change = Bool("IAM_NOTIFY_MFA_CHANGE", True, "mail a notice of MFA changes.")
+    # --- the hosted pages (iam.ui) ---------------------------------------------------------
+    ui_enabled = Bool(
+        "IAM_UI_ENABLED", True,
+        "the hosted sign-in pages and account console at `/` (`/sign-in`, `/account`, …); "
+        "`false` for an API-only IAM (the pages answer 404).",
+    )  # fmt: skip
+    ui_logo_url = Str(
+        "IAM_UI_LOGO_URL", "",
+        "the pages' logo: a path on the IAM (e.g. from `IAM_STATIC_DIRS`) or a `data:image/` "
+        "URI (`iam_ui.E003`).",
+        shown="the product name",
+    )  # fmt: skip
+    ui_color_primary = Str(
+        "IAM_UI_COLOR_PRIMARY", "#1d4ed8",
+        "the pages' accent colour, `#rgb`/`#rrggbb` (`iam_ui.E002`); the text on it is chosen "
+        "for contrast; under 4.5:1 against white is `iam_ui.W001`.",
+    )  # fmt: skip
+    ui_color_background = Str(
+        "IAM_UI_COLOR_BACKGROUND", "#f3f4f6",
+        "the pages' background colour, `#rgb`/`#rrggbb` (`iam_ui.E002`).",
+    )  # fmt: skip
+    ui_api_url = Str(
+        "IAM_UI_API_URL", "",
+        "the origin of the IAM API the pages call when they are served from another origin "
+        "(added to their `connect-src`; an origin only, `iam_ui.E004`).",
+        clean=_no_trailing_slash,
+        shown="unset (same origin)",
+    )  # fmt: skip
     # --- sign-in delays ---------------------------------------------------------------------
     lockout_free_attempts = Int(
         "IAM_LOCKOUT_FREE_ATTEMPTS", 5, "wrong passwords per account before sign-in delays start."

@@ -22,7 +22,7 @@ from iam.core.http import client_info
 from iam.tenancy import services
 from iam.tenancy.models import Invitation, Tenant
 from iam.tenancy.permissions import HasPermission, IsTenantMember
-from iam.tenancy.selectors import is_uuid, members_of_tenant, memberships_of_user
+from iam.tenancy.selectors import is_uuid, members_of_tenant, memberships_of_user, roles_all
 
 DENIED = OpenApiResponse(
     ERROR, description="not_a_member, missing_permission, role_above_own, tenant_mismatch"
@@ -83,6 +83,22 @@ class CurrentTenantApi(TenantAdminAPIView):
         body["roles"] = list(request.auth.get("roles", []))
         body["perms"] = list(request.auth.get("perms", []))
         return Response(body)
+
+
+class RoleOutput(serializers.Serializer):
+    name = serializers.CharField()
+    rank = serializers.IntegerField()
+    permissions = serializers.ListField(child=serializers.CharField())
+
+
+class RolesApi(TenantAdminAPIView):
+    """The roles a member can hold (shared by every tenant), highest rank first: read only."""
+
+    permission_classes = [HasPermission("tenant.read")]
+
+    @extend_schema(responses={200: RoleOutput(many=True), 403: DENIED}, summary="Roles")
+    def get(self, request: Request) -> Response:
+        return Response(RoleOutput(roles_all(), many=True).data)
 
 
 class MemberOutput(serializers.Serializer):

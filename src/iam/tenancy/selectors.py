@@ -86,6 +86,11 @@ def tenant_get_by_slug(*, slug: str) -> Tenant | None:
     return Tenant.objects.filter(slug=slug, is_active=True).first()
 
 
+def roles_all() -> QuerySet[Role]:
+    """Every role, highest rank first (roles are shared by every tenant)."""
+    return Role.objects.order_by("-rank", "name")
+
+
 def role_get(*, name: str) -> Role | None:
     return Role.objects.filter(name=name).first() if isinstance(name, str) else None
 
