@@ -292,9 +292,7 @@ def profile_cprofile(step: Callable[[], None], n: int) -> dict[str, Any]:
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(40)
     return {
         "total_ms_per_request": round(total / n * 1000, 3),
-        "layers_ms_per_request": {
-            k: round(v / n * 1000, 3) for k, v in per_layer.most_common()
-        },
+        "layers_ms_per_request": {k: round(v / n * 1000, 3) for k, v in per_layer.most_common()},
         "layers_share": {k: round(v / total, 3) for k, v in per_layer.most_common()},
         "top_cumulative": out.getvalue(),
     }
@@ -326,9 +324,7 @@ def profile_pyinstrument(step: Callable[[], None], n: int) -> dict[str, Any]:
     total = sum(per_layer.values()) or 1.0
     return {
         "total_ms_per_request": round(total / n * 1000, 3),
-        "layers_ms_per_request": {
-            k: round(v / n * 1000, 3) for k, v in per_layer.most_common()
-        },
+        "layers_ms_per_request": {k: round(v / n * 1000, 3) for k, v in per_layer.most_common()},
         "layers_share": {k: round(v / total, 3) for k, v in per_layer.most_common()},
         "tree": profiler.output_text(unicode=False, color=False, show_all=False),
     }
