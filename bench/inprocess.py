@@ -27,7 +27,6 @@ import argparse
 import io
 import json
 import os
-import subprocess
 import sys
 import time
 from collections import Counter

@@ -61,9 +61,11 @@ def test_header_table_names_each_class(tokens):
     section = CONTRACT.read_text().split("## Header\n", 1)[1].split("\n## ", 1)[0]
     rows = dict(re.findall(r"^\| `(\w+)` \| (.+)$", section, flags=re.MULTILINE))
     access_alg, refresh_alg = rows["alg"].split(" | ")[:2]
-    assert access_alg.startswith("`RS256`") and refresh_alg.startswith("`HS256`")
+    assert access_alg.startswith("`RS256`")
+    assert refresh_alg.startswith("`HS256`")
     access_typ, refresh_typ = rows["typ"].split(" | ")[:2]
-    assert access_typ.startswith("`at+jwt`") and refresh_typ.startswith("`refresh+jwt`")
+    assert access_typ.startswith("`at+jwt`")
+    assert refresh_typ.startswith("`refresh+jwt`")
 
 
 def test_tenant_scoped_access_token_adds_exactly_the_tenant_claims(api, user, login):

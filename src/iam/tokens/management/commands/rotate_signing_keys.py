@@ -49,6 +49,5 @@ class Command(BaseCommand):
                 )
         for key in SigningKey.objects.exclude(state=SigningKey.State.REMOVED):
             until = f" until {key.publish_until:%Y-%m-%d %H:%M}" if key.publish_until else ""
-            self.stdout.write(
-                f"  {key.algorithm} {key.state:8} {key.kid} created {key.created_at:%Y-%m-%d %H:%M}{until}"
-            )
+            created = f"{key.created_at:%Y-%m-%d %H:%M}"
+            self.stdout.write(f"  {key.algorithm} {key.state:8} {key.kid} created {created}{until}")
