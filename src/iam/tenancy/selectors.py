@@ -103,11 +103,24 @@ def membership_locked(*, user_id: Any, tenant_id: Any) -> bool:
 
 def tenant_claims(membership: Membership) -> dict[str, Any]:
     """The claims of an access token scoped to the membership's tenant."""
+    return tenant_claims_of(
+        tenant_id=membership.tenant_id,
+        slug=membership.tenant.slug,
+        role=membership.role.name,
+        permissions=membership.role.permissions,
+    )
+
+
+def tenant_claims_of(
+    *, tenant_id: Any, slug: str, role: str, permissions: list[str]
+) -> dict[str, Any]:
+    """The tenant claims from a membership's columns (read by a statement of its own, or riding
+    on another one such as the refresh rotation)."""
     return {
-        "tid": str(membership.tenant_id),
-        "tenant": membership.tenant.slug,
-        "roles": [membership.role.name],
-        "perms": sorted(set(membership.role.permissions)),
+        "tid": str(tenant_id),
+        "tenant": slug,
+        "roles": [role],
+        "perms": sorted(set(permissions)),
     }
 
 
