@@ -137,6 +137,10 @@ def floor_env() -> dict[str, str]:
     return {"DATABASE_URL": database_url(db_name("floor"))}
 
 
+def floor_rs256_env() -> dict[str, str]:
+    return {"DATABASE_URL": database_url(db_name("floor_rs256")), "FLOOR_REFRESH_ALG": "RS256"}
+
+
 TARGETS: dict[str, Target] = {
     "stock": Target(
         name="stock",
@@ -203,6 +207,26 @@ TARGETS: dict[str, Target] = {
         refresh_path="/refresh",
         login_body={"email": USER_EMAIL, "password": PASSWORD},
         make_env=floor_env,
+        setup_commands=[[str(PYTHON), "floor_app.py", USER_EMAIL, PASSWORD]],
+        count_queries={
+            "revoked_sessions": "SELECT count(*) FROM floor_session WHERE revoked_at IS NOT NULL",
+            "audit_events": "SELECT count(*) FROM floor_audit",
+        },
+        reuse_must_fail=True,
+    ),
+    # The floor before refresh tokens became HS256 (issue 17): RS256 refresh tokens, i.e. one
+    # RSA signature more per login and refresh. Kept to show the old floor beside the new one.
+    "floor_rs256": Target(
+        name="floor_rs256",
+        db_name=db_name("floor_rs256"),
+        cwd=BENCH_DIR / "floor",
+        wsgi_app="floor_app:app",
+        ping_path="/ping",
+        me_path="/me",
+        login_path="/login",
+        refresh_path="/refresh",
+        login_body={"email": USER_EMAIL, "password": PASSWORD},
+        make_env=floor_rs256_env,
         setup_commands=[[str(PYTHON), "floor_app.py", USER_EMAIL, PASSWORD]],
         count_queries={
             "revoked_sessions": "SELECT count(*) FROM floor_session WHERE revoked_at IS NOT NULL",
