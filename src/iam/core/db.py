@@ -25,7 +25,7 @@ def peer_spoke(raw: Any) -> bool:
         return True
     try:
         fd = raw.fileno()
-    except Exception:  # noqa: BLE001  (a broken connection has no socket to ask)
+    except Exception:  # a broken connection has no socket to ask
         return True
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
