@@ -6,7 +6,6 @@ from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
-from django.utils import timezone
 
 from iam.accounts.lockout import login_account_key, login_failure_record, login_lockout_check
 from iam.accounts.mail import sign_in_notice_enqueue
@@ -283,15 +282,6 @@ def _login_complete(
             user_id=user.pk, tenant_id=membership.tenant_id
         ):
             raise NotTenantMember()  # removed while signing in
-        session = session_open(
-            user=user,
-            transport=transport,
-            amr=amr,
-            client=client,
-            tenant_id=membership.tenant_id if membership else None,
-        )
-        user.last_login = timezone.now()
-        User.objects.filter(pk=user.pk).update(last_login=user.last_login)
         data = {
             "transport": transport,
             "amr": amr,
@@ -301,12 +291,14 @@ def _login_complete(
             data["mfa_method"] = method
         if provider:
             data["provider"] = provider
-        audit_record(
-            event=AuditEventType.LOGIN_SUCCEEDED,
-            user_id=user.pk,
+        # the session, the user's last_login and the audit row: one statement on PostgreSQL
+        session = session_open(
+            user=user,
+            transport=transport,
+            amr=amr,
             client=client,
-            session_id=session.pk,
-            data=data,
+            tenant_id=membership.tenant_id if membership else None,
+            sign_in=data,
         )
         sign_in_notice_enqueue(session=session, device_seen=device_seen)
     return session_issue(session=session, user=user, membership=membership)

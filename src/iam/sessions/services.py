@@ -20,7 +20,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 
 from iam.audit.events import AuditEventType
 from iam.audit.models import AuditEvent
-from iam.audit.services import audit_logged, audit_record
+from iam.audit.services import audit_event_build, audit_logged, audit_record
 from iam.core.conf import iam_settings
 from iam.core.exceptions import (
     RevocationNotPropagated,
@@ -30,6 +30,7 @@ from iam.core.exceptions import (
     TokenReused,
 )
 from iam.core.http import NO_CLIENT, ClientInfo
+from iam.core.sql import insert_values
 from iam.sessions.auth_state import session_state_revoked, user_columns
 from iam.sessions.models import DeviceSession, RevokeReason, Transport
 from iam.tenancy.models import Membership, Role, Tenant
@@ -123,11 +124,16 @@ def session_open(
     amr: list[str],
     client: ClientInfo,
     tenant_id: uuid.UUID | None = None,
+    sign_in: dict[str, Any] | None = None,
 ) -> DeviceSession:
-    """Open a session for a user who passed every factor (tokens come from ``session_issue``)."""
+    """Open a session for a user who passed every factor (tokens come from ``session_issue``).
+
+    ``sign_in``: the data of the ``user:login:succeeded`` event; the sign-in is then recorded
+    with the session (the user's ``last_login`` and the audit row), in the same statement on
+    PostgreSQL (one round trip instead of three)."""
     now = timezone.now()
     expires_at = now + iam_settings.session_absolute_lifetime
-    return DeviceSession.objects.create(
+    session = DeviceSession(
         user=cast(Any, user),  # the model of settings.AUTH_USER_MODEL
         tenant_id=tenant_id,
         transport=transport,
@@ -140,6 +146,42 @@ def session_open(
         refresh_expires_at=min(now + iam_settings.refresh_lifetime, expires_at),
         refresh_jti=uuid.uuid4().hex,
     )
+    if sign_in is None:
+        session.save(force_insert=True)
+        return session
+    event = audit_event_build(
+        event=AuditEventType.LOGIN_SUCCEEDED,
+        client=client,
+        user_id=user.pk,
+        session_id=session.pk,
+        data=sign_in,
+    )
+    cast(Any, user).last_login = now
+    user_model = get_user_model()
+    if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        session_sql, session_params = insert_values(session)
+        event_sql, event_params = insert_values(event)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                WITH opened AS ({session_sql} RETURNING 1),
+                     recorded AS ({event_sql} RETURNING 1)
+                UPDATE {quote(user_model._meta.db_table)}
+                   SET {quote(cast(Field, user_model._meta.get_field("last_login")).column)} = %s
+                 WHERE {quote(user_model._meta.pk.column)} = %s
+                """,  # noqa: S608  identifiers from model metadata, values are parameters
+                [*session_params, *event_params, now, user.pk],
+            )
+        session._state.adding, session._state.db = False, connection.alias
+    else:
+        session.save(force_insert=True)
+        user_model.objects.filter(pk=user.pk).update(last_login=now)
+        event.save(force_insert=True)
+    audit_logged(
+        AuditEventType.LOGIN_SUCCEEDED, user_id=user.pk, session_id=session.pk, data=sign_in
+    )
+    return session
 
 
 def session_issue(
