@@ -98,8 +98,11 @@ def install_counters() -> None:
 
 
 class Wsgi:
-    def __init__(self) -> None:
-        from config.wsgi import application
+    def __init__(self, target: str) -> None:
+        if target == "stock":
+            from stock_wsgi import application
+        else:
+            from config.wsgi import application
 
         self.app = application
 
@@ -150,6 +153,9 @@ class Wsgi:
 
 
 def configure(args: argparse.Namespace) -> None:
+    if args.target == "stock":
+        configure_stock(args)
+        return
     db_name = bench_run.db_name("inprocess")
     env = bench_run.iam_env()
     env["DATABASE_URL"] = bench_run.database_url(db_name)
@@ -159,6 +165,7 @@ def configure(args: argparse.Namespace) -> None:
             for key, value in (
                 ("DATABASE_POOL", args.pool),
                 ("DATABASE_CONN_MAX_AGE", args.conn_max_age),
+                ("DATABASE_HEALTH_CHECK_QUERY", args.health_check_query),
             )
             if value is not None
         }
@@ -184,7 +191,7 @@ def configure(args: argparse.Namespace) -> None:
     call_command("migrate", verbosity=0, interactive=False)
     from iam.tokens.models import SigningKey
 
-    if not SigningKey.objects.filter(state="active").exists():
+    if SigningKey.objects.filter(state="active").count() < len(SigningKey.Algorithm):
         call_command("rotate_signing_keys", stdout=io.StringIO())
     from django.contrib.auth import get_user_model
 
@@ -199,10 +206,62 @@ def configure(args: argparse.Namespace) -> None:
     connections.close_all()
 
 
-def operation(op: str, wsgi: Wsgi, n: int) -> Callable[[], None]:
+def configure_stock(args: argparse.Namespace) -> None:
+    """Stock SimpleJWT (bench/stock) in the same harness: the baseline for the same counts."""
+    db_name = bench_run.db_name("inprocess_stock")
+    env = bench_run.stock_env()
+    env["DATABASE_URL"] = bench_run.database_url(db_name)
+    os.environ.update(env)
+    sys.path.insert(0, str(BENCH_DIR / "stock"))
+    if not args.reuse_db:
+        bench_run.recreate_database(db_name)
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    if not args.argon2:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    user, _ = get_user_model().objects.get_or_create(
+        username=bench_run.USERNAME, defaults={"email": bench_run.USER_EMAIL}
+    )
+    user.set_password(bench_run.PASSWORD)
+    user.save()
+    from django.db import connections
+
+    connections.close_all()
+
+
+PATHS = {
+    "iam": {
+        "ping": "/healthz",
+        "me": "/api/auth/me/",
+        "login": "/api/auth/login/",
+        "refresh": "/api/auth/refresh/",
+        "compat-refresh": "/api/token/refresh/",
+    },
+    "stock": {
+        "ping": "/api/ping/",
+        "me": "/api/me/",
+        "login": "/api/token/",
+        "refresh": "/api/token/refresh/",
+        "compat-refresh": "/api/token/refresh/",
+    },
+}
+
+
+def operation(op: str, wsgi: Wsgi, target: str) -> Callable[[], None]:
     """A callable doing one request of ``op`` (and checking it succeeded)."""
-    login_body = {"email": bench_run.USER_EMAIL, "password": bench_run.PASSWORD}
-    login_body["transport"] = "body"
+    paths = PATHS[target]
+    if target == "stock":
+        login_body = {"username": bench_run.USERNAME, "password": bench_run.PASSWORD}
+    else:
+        login_body = {"email": bench_run.USER_EMAIL, "password": bench_run.PASSWORD}
+        login_body["transport"] = "body"
 
     def expect(status: int, body: dict, what: str) -> dict:
         if status != 200:
@@ -210,15 +269,15 @@ def operation(op: str, wsgi: Wsgi, n: int) -> Callable[[], None]:
         return body
 
     if op == "ping":
-        return lambda: expect(*wsgi.call("GET", "/healthz"), "ping")
+        return lambda: expect(*wsgi.call("GET", paths["ping"]), "ping")
     if op == "login":
-        return lambda: expect(*wsgi.call("POST", "/api/auth/login/", login_body), "login")
-    tokens = expect(*wsgi.call("POST", "/api/auth/login/", login_body), "login")
+        return lambda: expect(*wsgi.call("POST", paths["login"], login_body), "login")
+    tokens = expect(*wsgi.call("POST", paths["login"], login_body), "login")
     if op == "me":
         access = tokens["access"]
-        return lambda: expect(*wsgi.call("GET", "/api/auth/me/", token=access), "me")
+        return lambda: expect(*wsgi.call("GET", paths["me"], token=access), "me")
     if op in ("refresh", "compat-refresh"):
-        path = "/api/auth/refresh/" if op == "refresh" else "/api/token/refresh/"
+        path = paths[op]
         chain = [tokens["refresh"]]
 
         def refresh() -> None:
@@ -342,6 +401,7 @@ def main() -> int:
     parser.add_argument(
         "--op", default="refresh", choices=["ping", "me", "login", "refresh", "compat-refresh"]
     )
+    parser.add_argument("--target", default="iam", choices=["iam", "stock"])
     parser.add_argument("-n", type=int, default=200, help="measured requests")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--profile", choices=["cprofile", "pyinstrument"])
@@ -349,6 +409,9 @@ def main() -> int:
     parser.add_argument("--reuse-db", action="store_true")
     parser.add_argument("--pool", help="DATABASE_POOL for this run (true/false)")
     parser.add_argument("--conn-max-age", help="DATABASE_CONN_MAX_AGE for this run")
+    parser.add_argument(
+        "--health-check-query", help="DATABASE_HEALTH_CHECK_QUERY for this run (true/false)"
+    )
     parser.add_argument(
         "--callgrind",
         action="store_true",
@@ -358,8 +421,12 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.callgrind:
-        base = [sys.executable, __file__, "--op", args.op, "--reuse-db"]
-        for flag, value in (("--pool", args.pool), ("--conn-max-age", args.conn_max_age)):
+        base = [sys.executable, __file__, "--target", args.target, "--op", args.op, "--reuse-db"]
+        for flag, value in (
+            ("--pool", args.pool),
+            ("--conn-max-age", args.conn_max_age),
+            ("--health-check-query", args.health_check_query),
+        ):
             if value is not None:
                 base += [flag, value]
         for n in (args.n // 4, args.n):
@@ -373,8 +440,8 @@ def main() -> int:
 
     configure(args)
     install_counters()
-    wsgi = Wsgi()
-    step = operation(args.op, wsgi, args.n)
+    wsgi = Wsgi(args.target)
+    step = operation(args.op, wsgi, args.target)
     for _ in range(args.warmup):
         step()
     with counting() as counts:
@@ -389,6 +456,7 @@ def main() -> int:
                 step()
         cpu = time.process_time() - started
     result: dict[str, Any] = {
+        "target": args.target,
         "op": args.op,
         "n": args.n,
         "per_request": {k: round(v / args.n, 3) for k, v in sorted(counts.items())},
