@@ -74,3 +74,13 @@ def test_insert_values_writes_what_save_would(user):
         "",
     )
     assert row.created_at is not None  # auto_now_add, as save() sets it
+
+
+def test_prepared_rows_are_converted_like_the_orms(user):
+    """Column converters apply (on SQLite a UUID is stored as text and comes back a UUID)."""
+    prepared = PreparedQuery(
+        lambda *, email: User.objects.filter(email=email).values_list("id", "email_verified"),
+        email="example@example.invalid",
+    )
+    assert prepared.rows(email=user.email) == [(user.pk, True)]
+    assert isinstance(prepared.rows(email=user.email)[0][0], uuid.UUID)

@@ -43,11 +43,21 @@ class PreparedQuery:
     def __init__(self, build: Callable[..., QuerySet[Any]], **examples: Any) -> None:
         self._build, self._examples = build, examples
         self._compiled: tuple[str, list[tuple[str | None, Any]]] | None = None
+        self._convert: Callable[[list[Any]], list[tuple[Any, ...]]] = list
         self._fallback = False
 
     def _compile(self) -> None:
         queryset = self._build(**self._examples)
-        sql, params = queryset.query.sql_with_params()
+        compiler = queryset.query.get_compiler(using=queryset.db)
+        sql, params = compiler.as_sql()
+        # the column converters the ORM applies to its rows (e.g. UUIDs stored as text)
+        converters = compiler.get_converters(
+            [column[0] for column in compiler.select[: compiler.col_count]]
+        )
+        if converters:
+            self._convert = lambda rows: [
+                tuple(row) for row in compiler.apply_converters(rows, converters)
+            ]
         slots: list[tuple[str | None, Any]] = []
         found = set()
         for param in params:
@@ -69,7 +79,7 @@ class PreparedQuery:
         params = [values[name] if name is not None else constant for name, constant in slots]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchall()
+            return self._convert(cursor.fetchall())
 
     def first(self, **values: Any) -> tuple[Any, ...] | None:
         found = self.rows(**values)
