@@ -1,8 +1,28 @@
 from __future__ import annotations
 
-from django.db.models import Q
+import uuid
+
+from django.db import DEFAULT_DB_ALIAS
 
 from iam.accounts.models import User
+from iam.core.sql import PreparedQuery
+
+_USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
+
+
+def _user_by(lookup: str) -> PreparedQuery:
+    return PreparedQuery(
+        lambda *, identifier: (
+            User.objects.filter(**{lookup: identifier})
+            .order_by("pk")
+            .values_list(*_USER_FIELDS)[:1]
+        ),
+        identifier=f"example-{uuid.uuid4().hex}",
+    )
+
+
+# every sign-in asks one of these first: built and compiled once per process, then only run
+_BY_EMAIL, _BY_USERNAME = _user_by("email__iexact"), _user_by("username__iexact")
 
 
 def user_get_by_login(*, identifier: str) -> User | None:
@@ -10,8 +30,9 @@ def user_get_by_login(*, identifier: str) -> User | None:
     identifier = identifier.strip()
     if not identifier or "\x00" in identifier or not identifier.isprintable():
         return None  # no account has such a name, and databases refuse NULs and lone surrogates
-    lookup = Q(email__iexact=identifier) if "@" in identifier else Q(username__iexact=identifier)
-    return User.objects.filter(lookup).first()
+    query = _BY_EMAIL if "@" in identifier else _BY_USERNAME
+    row = query.first(identifier=identifier)
+    return User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, row) if row is not None else None
 
 
 def user_get_by_email(*, email: str) -> User | None:
