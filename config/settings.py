@@ -138,9 +138,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # persistent connection the server has ended (its socket has something to read) is closed
     # and reopened on use (iam.core.db). Django's CONN_HEALTH_CHECKS would send a SELECT 1 per
     # request instead; DATABASE_HEALTH_CHECK_QUERY=true turns it back on.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = _env(
-        Environment.DATABASE_HEALTH_CHECK_QUERY
-    )
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = _env(Environment.DATABASE_HEALTH_CHECK_QUERY)
     if _env(Environment.DATABASE_POOL):
         # psycopg 3 connection pool (Django >= 5.1); exclusive with persistent connections. A
         # connection is checked the same way when the pool hands it out.

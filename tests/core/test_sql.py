@@ -49,8 +49,8 @@ def test_a_value_the_compiler_changes_falls_back_to_the_orm(db):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared on PostgreSQL")
 def test_the_sign_in_reads_run_prepared_on_postgresql(api, user, login):
     from iam.accounts.selectors import _BY_EMAIL, user_get_by_login
-    from iam.authn.flows import _SIGN_IN_FACTS
     from iam.accounts.services import _USER_LOCK
+    from iam.authn.flows import _SIGN_IN_FACTS
 
     assert login(api).status_code == 200
     assert _BY_EMAIL._compiled is not None

@@ -57,9 +57,9 @@ def user_lock(*, user_id: uuid.UUID | str) -> tuple[str, bool] | None:
 
 # built and compiled once per process (inside a transaction: FOR UPDATE needs one)
 _USER_LOCK = PreparedQuery(
-    lambda *, user_id: User.objects.select_for_update()
-    .filter(pk=user_id)
-    .values_list("password", "is_active")[:1],
+    lambda *, user_id: (
+        User.objects.select_for_update().filter(pk=user_id).values_list("password", "is_active")[:1]
+    ),
     user_id=uuid.uuid4(),
 )
 

@@ -17,8 +17,8 @@ from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
 from iam.core.exceptions import EmailNotVerified, InvalidCredentials, NotTenantMember
 from iam.core.http import ClientInfo
-from iam.mfa.challenge import MfaChallengeStarted, mfa_challenge_pass, mfa_challenge_start
 from iam.core.sql import PreparedQuery
+from iam.mfa.challenge import MfaChallengeStarted, mfa_challenge_pass, mfa_challenge_start
 from iam.mfa.selectors import mfa_enabled_expression
 from iam.sessions.models import Transport
 from iam.sessions.selectors import sign_in_device_seen

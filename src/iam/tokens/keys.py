@@ -164,8 +164,8 @@ def verifying_key(kid: str | None) -> rsa.RSAPublicKey | None:
 
 def signing_key() -> tuple[str, rsa.RSAPrivateKey]:
     """The active RS256 ``(kid, private key)``; ``SigningKeyUnavailable`` when there is none
-    (tokens sign through ``iam.tokens.services.signing_key_current``, which makes the first key in dev
-    mode)."""
+    (tokens sign through ``iam.tokens.services.signing_key_current``, which makes the first key
+    in dev mode)."""
     ring = key_ring()
     if ring.signing_key is None:
         ring = _reload(ring)
