@@ -20,7 +20,7 @@ def insert_values(instance: Model) -> tuple[str, list[Any]]:
         if isinstance(field, AutoField) and getattr(instance, field.attname) is None:
             continue
         value = field.pre_save(instance, add=True)
-        columns.append(connection.ops.quote_name(field.column))
+        columns.append(connection.ops.quote_name(str(field.column)))
         params.append(field.get_db_prep_save(value, connection))
     placeholders = ", ".join(["%s"] * len(columns))
     table = connection.ops.quote_name(meta.db_table)

@@ -160,6 +160,7 @@ def session_open(
     user_model = get_user_model()
     if connection.vendor == "postgresql":
         quote = connection.ops.quote_name
+        last_login = str(cast(Field, user_model._meta.get_field("last_login")).column)
         session_sql, session_params = insert_values(session)
         event_sql, event_params = insert_values(event)
         with connection.cursor() as cursor:
@@ -168,8 +169,8 @@ def session_open(
                 WITH opened AS ({session_sql} RETURNING 1),
                      recorded AS ({event_sql} RETURNING 1)
                 UPDATE {quote(user_model._meta.db_table)}
-                   SET {quote(cast(Field, user_model._meta.get_field("last_login")).column)} = %s
-                 WHERE {quote(user_model._meta.pk.column)} = %s
+                   SET {quote(last_login)} = %s
+                 WHERE {quote(str(user_model._meta.pk.column))} = %s
                 """,  # noqa: S608  identifiers from model metadata, values are parameters
                 [*session_params, *event_params, now, user.pk],
             )

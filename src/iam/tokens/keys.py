@@ -95,7 +95,7 @@ def _load(previous: KeyRing) -> KeyRing:
     for row in sorted(rows, key=lambda r: r.created_at):
         if row.algorithm == HS256:
             refresh_secrets[row.kid] = previous.refresh_secrets.get(row.kid) or crypto.decrypt(
-                row.private_key_encrypted
+                bytes(row.private_key_encrypted)
             )
             if row.state == SigningKey.State.ACTIVE:
                 refresh_kid = row.kid
