@@ -57,6 +57,17 @@ def log(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
+# Every database the bench creates (and drops) is named <prefix><target>: bench_stock, bench_iam,
+# bench_floor, bench_inprocess by default. Never iam_<name>: those belong to the test suites.
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "bench_")
+if not re.fullmatch(r"bench_[a-z0-9_]*", DB_PREFIX):
+    raise SystemExit("BENCH_DB_PREFIX must match bench_[a-z0-9_]* (e.g. bench_alice_)")
+
+
+def db_name(target: str) -> str:
+    return f"{DB_PREFIX}{target}"
+
+
 def database_url(db_name: str) -> str:
     return f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{db_name}"
 
@@ -87,7 +98,7 @@ class Target:
 
 def stock_env() -> dict[str, str]:
     return {
-        "DATABASE_URL": database_url("bench_stock"),
+        "DATABASE_URL": database_url(db_name("stock")),
         "DJANGO_SETTINGS_MODULE": "stock_settings",
         "PYTHONPATH": str(BENCH_DIR / "stock"),
         "SECRET_KEY": secrets.token_urlsafe(50),
@@ -98,7 +109,7 @@ def iam_env() -> dict[str, str]:
     from cryptography.fernet import Fernet
 
     return {
-        "DATABASE_URL": database_url("bench_iam"),
+        "DATABASE_URL": database_url(db_name("iam")),
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
@@ -123,13 +134,17 @@ def iam_env() -> dict[str, str]:
 
 
 def floor_env() -> dict[str, str]:
-    return {"DATABASE_URL": database_url("bench_floor")}
+    return {"DATABASE_URL": database_url(db_name("floor"))}
+
+
+def floor_rs256_env() -> dict[str, str]:
+    return {"DATABASE_URL": database_url(db_name("floor_rs256")), "FLOOR_REFRESH_ALG": "RS256"}
 
 
 TARGETS: dict[str, Target] = {
     "stock": Target(
         name="stock",
-        db_name="bench_stock",
+        db_name=db_name("stock"),
         cwd=BENCH_DIR / "stock",
         wsgi_app="stock_wsgi:application",
         ping_path="/api/ping/",
@@ -147,7 +162,7 @@ TARGETS: dict[str, Target] = {
     ),
     "iam": Target(
         name="iam",
-        db_name="bench_iam",
+        db_name=db_name("iam"),
         cwd=REPO_ROOT,
         wsgi_app="config.wsgi:application",
         ping_path="/healthz",
@@ -183,7 +198,7 @@ TARGETS: dict[str, Target] = {
     # cannot reach on a machine, nothing built with Django, DRF and SimpleJWT reaches there.
     "floor": Target(
         name="floor",
-        db_name="bench_floor",
+        db_name=db_name("floor"),
         cwd=BENCH_DIR / "floor",
         wsgi_app="floor_app:app",
         ping_path="/ping",
@@ -192,6 +207,26 @@ TARGETS: dict[str, Target] = {
         refresh_path="/refresh",
         login_body={"email": USER_EMAIL, "password": PASSWORD},
         make_env=floor_env,
+        setup_commands=[[str(PYTHON), "floor_app.py", USER_EMAIL, PASSWORD]],
+        count_queries={
+            "revoked_sessions": "SELECT count(*) FROM floor_session WHERE revoked_at IS NOT NULL",
+            "audit_events": "SELECT count(*) FROM floor_audit",
+        },
+        reuse_must_fail=True,
+    ),
+    # The floor before refresh tokens became HS256 (issue 17): RS256 refresh tokens, i.e. one
+    # RSA signature more per login and refresh. Kept to show the old floor beside the new one.
+    "floor_rs256": Target(
+        name="floor_rs256",
+        db_name=db_name("floor_rs256"),
+        cwd=BENCH_DIR / "floor",
+        wsgi_app="floor_app:app",
+        ping_path="/ping",
+        me_path="/me",
+        login_path="/login",
+        refresh_path="/refresh",
+        login_body={"email": USER_EMAIL, "password": PASSWORD},
+        make_env=floor_rs256_env,
         setup_commands=[[str(PYTHON), "floor_app.py", USER_EMAIL, PASSWORD]],
         count_queries={
             "revoked_sessions": "SELECT count(*) FROM floor_session WHERE revoked_at IS NOT NULL",

@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from iam.core.db import pool_check
 from iam.core.settings_table import Environment, IAMSettings, Jwt, Setting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -147,13 +148,19 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Dead connections are caught without a round trip per request: before each request a
+    # persistent connection the server has ended (its socket has something to read) is closed
+    # and reopened on use (iam.core.db). Django's CONN_HEALTH_CHECKS would send a SELECT 1 per
+    # request instead; DATABASE_HEALTH_CHECK_QUERY=true turns it back on.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = _env(Environment.DATABASE_HEALTH_CHECK_QUERY)
     if _env(Environment.DATABASE_POOL):
-        # psycopg 3 connection pool (Django >= 5.1); exclusive with persistent connections.
-        DATABASES["default"]["OPTIONS"] = {"pool": True}
+        # psycopg 3 connection pool (Django >= 5.1); exclusive with persistent connections. A
+        # connection is checked the same way when the pool hands it out.
+        _pool: dict = {} if DATABASES["default"]["CONN_HEALTH_CHECKS"] else {"check": pool_check}
+        DATABASES["default"]["OPTIONS"] = {"pool": _pool or True}
         DATABASES["default"]["CONN_MAX_AGE"] = 0
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = _env(Environment.DATABASE_CONN_MAX_AGE)
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"].setdefault("OPTIONS", {}).update(

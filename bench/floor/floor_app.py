@@ -4,12 +4,17 @@ A measuring instrument, not a product. A bare WSGI callable (no Django, no DRF, 
 no rate limits, no logging) that does only what the issue makes unavoidable, with the same
 libraries the IAM uses:
 
-* refresh: decode the RS256 refresh token with PyJWT (SimpleJWT decodes with ``jwt.decode``),
+* refresh: decode the HS256 refresh token with PyJWT (SimpleJWT decodes with ``jwt.decode``),
   one PostgreSQL statement that compare-and-swaps the session's current ``jti`` and writes the
-  audit row (one commit), then two RS256 signatures with PyJWT (new access and refresh token);
+  audit row (one commit), then an RS256 signature (new access token) and an HS256 one (new
+  refresh token) with PyJWT;
 * login: one ``SELECT`` of the user, an Argon2id verify, one statement that inserts the session
-  and the audit row (one commit), two RS256 signatures;
+  and the audit row (one commit), an RS256 and an HS256 signature;
 * me: ``jwt.decode`` of the bearer token; ping: a constant JSON body.
+
+Refresh tokens are HS256 since the IAM signs them with a secret only it holds (issue 17); with
+``FLOOR_REFRESH_ALG=RS256`` the floor signs and verifies them with the RSA key as before, which
+is the floor the IAM was measured against until then (``--target floor_rs256``).
 
 The key is parsed once per process and kept as a key object (never re-parsed). If this cannot
 reach a target on a machine, no implementation with Django, DRF and SimpleJWT on that machine
@@ -20,6 +25,7 @@ can: ``bench/run.py --target floor`` measures it in the same run as stock and th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -39,6 +45,8 @@ ISSUER, AUDIENCE, KID = "http://floor.invalid", "floor", "floor-key"
 ACCESS_LIFETIME, REFRESH_LIFETIME = 900, 7 * 86400
 
 KEY_FILE = Path(__file__).resolve().parent / "var" / "signing-key.pem"
+REFRESH_ALG = os.environ.get("FLOOR_REFRESH_ALG", "HS256")
+REFRESH_KID = "floor-refresh-secret"
 
 
 def _load_key() -> rsa.RSAPrivateKey:
@@ -50,6 +58,12 @@ def _load_key() -> rsa.RSAPrivateKey:
 
 _PRIVATE = _load_key() if KEY_FILE.exists() else None
 _PUBLIC = _PRIVATE.public_key() if _PRIVATE else None
+# the refresh secret: derived from the key file so that every worker shares it
+_REFRESH_SECRET = (
+    hashlib.sha256(b"floor refresh secret" + KEY_FILE.read_bytes()).digest()
+    if KEY_FILE.exists()
+    else b""
+)
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 _conn: psycopg.Connection | None = None
 
@@ -101,6 +115,9 @@ def _db() -> psycopg.Connection:
 
 
 def _sign(claims: dict[str, Any], typ: str) -> str:
+    if typ == "refresh+jwt" and REFRESH_ALG == "HS256":
+        headers = {"kid": REFRESH_KID, "typ": typ}
+        return jwt.encode(claims, _REFRESH_SECRET, algorithm="HS256", headers=headers)
     return jwt.encode(claims, _PRIVATE, algorithm="RS256", headers={"kid": KID, "typ": typ})
 
 
@@ -124,8 +141,12 @@ def _tokens(session_id: str, user_id: str, jti: str) -> dict[str, Any]:
 
 
 def _decode(token: str, token_type: str) -> dict[str, Any] | None:
+    if token_type == "refresh" and REFRESH_ALG == "HS256":
+        key, algorithm = _REFRESH_SECRET, "HS256"
+    else:
+        key, algorithm = _PUBLIC, "RS256"
     try:
-        claims = jwt.decode(token, _PUBLIC, algorithms=["RS256"], audience=AUDIENCE, issuer=ISSUER)
+        claims = jwt.decode(token, key, algorithms=[algorithm], audience=AUDIENCE, issuer=ISSUER)
     except jwt.PyJWTError:
         return None
     return claims if claims.get("token_type") == token_type else None

@@ -274,3 +274,45 @@ def test_a_password_login_asks_mfa_and_device_history_in_one_statement(api, user
     if connection.vendor == "postgresql":
         assert len(locks) == 1
         assert locks[0] < reads[0]
+
+
+def test_a_sign_in_is_recorded_with_its_session_in_one_statement(api, user, login):
+    """The new session, the user's last_login and the audit row are one statement on PostgreSQL
+    (three elsewhere), after the facts read under the row lock; all three are written."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from iam.audit.models import AuditEvent
+    from iam.sessions.models import DeviceSession
+
+    login(api)  # loads the key ring
+    DeviceSession.objects.all().delete()
+    AuditEvent.objects.all().delete()
+    with CaptureQueriesContext(connection) as queries:
+        body = login(api, HTTP_USER_AGENT="agent/1").json()
+    sql = [
+        q["sql"]
+        for q in queries.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    writes = [q for q in sql if not q.startswith("SELECT")]
+    if connection.vendor == "postgresql":
+        assert len(writes) == 1
+        assert writes[0].lstrip().startswith("WITH opened AS (INSERT")
+        assert len(sql) == 6  # account, tenant by host, default membership, lock, facts, write
+    else:
+        assert [q.split()[0] for q in writes] == ["INSERT", "UPDATE", "INSERT"]
+    session = DeviceSession.objects.get()
+    event = AuditEvent.objects.get(type="user:login:succeeded")
+    assert (event.session_id, event.user_id, event.user_agent) == (session.pk, user.pk, "agent/1")
+    assert event.data == {"transport": "body", "amr": ["pwd"], "tenant": None}
+    user.refresh_from_db()
+    assert user.last_login == session.created_at
+    assert session.user_agent == "agent/1"
+    assert session.refresh_jti == jwt_claims(body["refresh"])["jti"]
+
+
+def jwt_claims(token):
+    import jwt
+
+    return jwt.decode(token, options={"verify_signature": False})

@@ -12,13 +12,19 @@ def test_healthz(api):
 def test_readyz_reports_each_dependency(api, keys):
     response = api.get("/readyz")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok", "cache": "ok", "signing_key": "ok"}
+    assert response.json()["checks"] == {
+        "database": "ok",
+        "cache": "ok",
+        "signing_key": "ok",
+        "refresh_signing_key": "ok",
+    }
 
 
 def test_readyz_is_503_without_a_signing_key(api, db):
     response = api.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["signing_key"] == "error: signing_key_unavailable"
+    assert response.json()["checks"]["refresh_signing_key"] == "error: signing_key_unavailable"
     assert response.json()["code"] == "not_ready"
 
 

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from iam.core import crypto
 from iam.mfa.models import TotpDevice
-from iam.tokens.keys import key_ring_clear, signing_key
+from iam.tokens.keys import key_ring_clear, refresh_signing_secret, signing_key
 from iam.tokens.models import SigningKey
 from tests.mfa.conftest import bearer
 
@@ -29,12 +29,13 @@ def test_secrets_survive_a_kek_rotation(api: Any, tokens: dict, settings: Any, l
     settings.IAM_KEY_ENCRYPTION_KEYS = [new, *old]
     out = StringIO()
     call_command("reencrypt_secrets", stdout=out)
-    assert "2 signing keys, 1 TOTP secrets re-encrypted" in out.getvalue()
+    assert "4 signing keys, 1 TOTP secrets re-encrypted" in out.getvalue()
     settings.IAM_KEY_ENCRYPTION_KEYS = [new]  # the old KEK is gone
     key_ring_clear()
     assert signing_key() is not None
+    assert refresh_signing_secret() is not None
     assert crypto.decrypt(TotpDevice.objects.get().secret_encrypted).decode() == app.secret
-    assert SigningKey.objects.exclude(private_key_encrypted=b"").count() == 2
+    assert SigningKey.objects.exclude(private_key_encrypted=b"").count() == 4
 
 
 def test_nothing_changes_when_a_secret_cannot_be_read(tokens: dict, settings: Any) -> None:

@@ -176,6 +176,50 @@ def test_refresh_costs_three_statements(tokens):
     assert session.rotated_at
 
 
+def _tenant_session(api, user, login, role="admin"):
+    from iam.tenancy.models import Membership, Role, Tenant
+
+    acme = Tenant.objects.create(name="Acme", slug="acme")
+    Membership.objects.create(tenant=acme, user=user, role=Role.objects.get(name=role))
+    return acme, login(api, tenant="acme").json()
+
+
+def test_tenant_refresh_reads_the_membership_in_the_same_statement(api, user, login):
+    """The tenant claims of a refreshed access token ride on the rotation statement."""
+    import jwt
+    from django.test.utils import CaptureQueriesContext
+
+    from iam.tenancy.models import Membership, Role
+
+    acme, tokens = _tenant_session(api, user, login)
+    Membership.objects.filter(user=user).update(role=Role.objects.get(name="viewer"))
+    with CaptureQueriesContext(connection) as queries:
+        issued = session_rotate(raw_refresh=tokens["refresh"], client=CLIENT)
+    statements = [
+        q["sql"].split()[0]
+        for q in queries.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    if connection.vendor == "postgresql":
+        assert statements == ["WITH"]
+    claims = jwt.decode(issued.access, options={"verify_signature": False})
+    assert (claims["tid"], claims["tenant"], claims["roles"]) == (str(acme.pk), "acme", ["viewer"])
+    assert claims["perms"] == sorted(set(Role.objects.get(name="viewer").permissions))
+
+
+def test_a_tenant_inactive_under_the_rotation_ends_the_session(api, user, login):
+    """The tenant went inactive between its sessions' revocation and this refresh (a raw update,
+    no signal): the statement's join finds no live membership, the general path ends it."""
+    from iam.tenancy.models import Tenant
+
+    acme, tokens = _tenant_session(api, user, login)
+    Tenant.objects.filter(pk=acme.pk).update(is_active=False)
+    response = refresh(api, tokens["refresh"])
+    assert response.status_code == 401
+    assert response.json()["code"] == "session_revoked"
+    assert DeviceSession.objects.get().revoke_reason == "membership_removed"
+
+
 def test_cleanup_removes_only_ended_sessions(api, user, login):
     live = login(api).json()
     dead = login(api).json()

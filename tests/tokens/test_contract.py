@@ -47,11 +47,25 @@ def test_refresh_token_matches_the_contract(tokens):
 
 
 def test_header_matches_the_contract(tokens):
-    for token in (tokens["access"], tokens["refresh"]):
-        header = jwt.get_unverified_header(token)
-        assert set(header) == {"alg", "kid", "typ"}
-        assert header["alg"] == "RS256"
-        assert len(header["kid"]) == 43
+    access = jwt.get_unverified_header(tokens["access"])
+    assert set(access) == {"alg", "kid", "typ"}
+    assert (access["alg"], access["typ"], len(access["kid"])) == ("RS256", "at+jwt", 43)
+    refresh = jwt.get_unverified_header(tokens["refresh"])
+    assert set(refresh) == {"alg", "kid", "typ"}
+    assert (refresh["alg"], refresh["typ"]) == ("HS256", "refresh+jwt")
+    assert re.fullmatch(r"hs256-[A-Za-z0-9_-]{24}", refresh["kid"])
+
+
+def test_header_table_names_each_class(tokens):
+    """The header table of the contract says what the tokens carry, class by class."""
+    section = CONTRACT.read_text().split("## Header\n", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.+)$", section, flags=re.MULTILINE))
+    access_alg, refresh_alg = rows["alg"].split(" | ")[:2]
+    assert access_alg.startswith("`RS256`")
+    assert refresh_alg.startswith("`HS256`")
+    access_typ, refresh_typ = rows["typ"].split(" | ")[:2]
+    assert access_typ.startswith("`at+jwt`")
+    assert refresh_typ.startswith("`refresh+jwt`")
 
 
 def test_tenant_scoped_access_token_adds_exactly_the_tenant_claims(api, user, login):

@@ -24,25 +24,28 @@ from tests.conftest import me
 
 pytestmark = pytest.mark.django_db
 State = SigningKey.State
+RSA_KEYS = SigningKey.objects.filter(algorithm="RS256")
 
 
 def test_first_rotation_bootstraps_an_active_and_a_next_key(db):
     report = signing_keys_rotate()
-    assert report.activated
-    assert len(report.created) == 2
-    assert SigningKey.objects.get(state=State.ACTIVE).kid == report.activated
-    assert SigningKey.objects.filter(state=State.NEXT).count() == 1
+    assert len(report.activated) == 2  # one RS256 key for access tokens, one HS256 for refresh
+    assert len(report.created) == 4
+    for algorithm in ("RS256", "HS256"):
+        family = SigningKey.objects.filter(algorithm=algorithm)
+        assert family.get(state=State.ACTIVE).kid in report.activated
+        assert family.filter(state=State.NEXT).count() == 1
 
 
 def test_private_key_is_encrypted_at_rest(keys):
-    row = SigningKey.objects.get(state=State.ACTIVE)
+    row = RSA_KEYS.get(state=State.ACTIVE)
     blob = bytes(row.private_key_encrypted)
     assert b"PRIVATE KEY" not in blob
     assert b"PRIVATE KEY" in crypto.decrypt(blob)
 
 
 def test_kid_is_the_rfc7638_thumbprint(keys):
-    row = SigningKey.objects.get(state=State.ACTIVE)
+    row = RSA_KEYS.get(state=State.ACTIVE)
     expected = jwt.PyJWK(row.public_jwk).key  # PyJWT parses our JWK
     assert expected.public_numbers().n > 0
     assert row.kid == row.public_jwk["kid"]
@@ -55,9 +58,7 @@ def test_jwks_publishes_next_and_active_but_no_private_parts(api, keys):
     assert response["Cache-Control"] == "public, max-age=300"
     published = response.json()["keys"]
     assert {k["kid"] for k in published} == set(
-        SigningKey.objects.filter(state__in=[State.NEXT, State.ACTIVE]).values_list(
-            "kid", flat=True
-        )
+        RSA_KEYS.filter(state__in=[State.NEXT, State.ACTIVE]).values_list("kid", flat=True)
     )
     for key in published:
         assert set(key) == {"kty", "kid", "use", "alg", "n", "e"}
@@ -87,19 +88,20 @@ def test_discovery_document(api, keys):
 
 def test_next_key_is_not_promoted_before_it_was_published_long_enough(keys):
     report = signing_keys_rotate()
-    assert report.waiting
-    assert report.activated is None
-    assert report.retired is None
+    assert len(report.waiting) == 2
+    assert report.activated == []
+    assert report.retired == []
 
 
 def test_rotation_without_downtime(api, tokens):
     """Old tokens keep working through a rotation; new tokens use the prepublished key."""
     old_kid = jwt.get_unverified_header(tokens["access"])["kid"]
-    next_kid = SigningKey.objects.get(state=State.NEXT).kid
+    next_kid = RSA_KEYS.get(state=State.NEXT).kid
     later = time.time() + prepublish_period().total_seconds() + 1
     with time_machine.travel(later, tick=False):
         report = signing_keys_rotate()
-        assert (report.retired, report.activated) == (old_kid, next_kid)
+        assert old_kid in report.retired
+        assert next_kid in report.activated
         assert me(api, tokens["access"]).status_code == 200  # signed by the retired key
         refreshed = api.post("/api/auth/refresh/", {"refresh": tokens["refresh"]}, format="json")
         assert refreshed.status_code == 200  # refresh token signed by the retired key
@@ -129,7 +131,7 @@ def test_revoked_key_stops_verifying_at_once(api, tokens):
     assert me(api, tokens["access"]).status_code == 200  # cached
     signing_key_revoke(kid=jwt.get_unverified_header(tokens["access"])["kid"])
     assert me(api, tokens["access"]).status_code == 401
-    assert SigningKey.objects.filter(state=State.ACTIVE).exists()  # service keeps signing
+    assert RSA_KEYS.filter(state=State.ACTIVE).exists()  # service keeps signing
 
 
 def test_key_created_by_another_process_is_picked_up(api, user, login, monkeypatch):
@@ -142,7 +144,7 @@ def test_key_created_by_another_process_is_picked_up(api, user, login, monkeypat
     signing_keys_rotate(force=True)
     signing_keys_rotate(force=True)
     assert key_ring() is ring_before
-    new = SigningKey.objects.get(state=State.ACTIVE)
+    new = RSA_KEYS.get(state=State.ACTIVE)
     assert new.kid not in ring_before.verifying_keys
     private = load_pem_private_key(crypto.decrypt(bytes(new.private_key_encrypted)), None)
     claims = jwt.decode(tokens["access"], options={"verify_signature": False})
@@ -201,7 +203,8 @@ def test_dev_mode_creates_the_first_key(api, user, db, settings):
         format="json",
     )
     assert response.status_code == 200
-    assert SigningKey.objects.filter(state=State.ACTIVE).count() == 1
+    assert RSA_KEYS.filter(state=State.ACTIVE).count() == 1
+    assert SigningKey.objects.filter(algorithm="HS256", state=State.ACTIVE).count() == 1
 
 
 def test_management_command(db, capsys):
@@ -214,8 +217,8 @@ def test_management_command(db, capsys):
 
 
 def test_management_command_revoke(keys, capsys):
-    kid = SigningKey.objects.get(state=State.ACTIVE).kid
+    kid = RSA_KEYS.get(state=State.ACTIVE).kid
     call_command("rotate_signing_keys", f"--revoke={kid}")  # a kid may start with "-"
     assert SigningKey.objects.get(kid=kid).state == State.REMOVED
-    assert SigningKey.objects.filter(state=State.ACTIVE).exclude(kid=kid).exists()
+    assert RSA_KEYS.filter(state=State.ACTIVE).exclude(kid=kid).exists()
     assert f"revoked {kid}" in capsys.readouterr().out

@@ -40,6 +40,7 @@ from iam.core.exceptions import (
 )
 from iam.core.http import ClientInfo
 from iam.core.identifiers import identifier_key
+from iam.core.sql import PreparedQuery
 from iam.sessions.models import DeviceSession, RevokeReason
 from iam.sessions.services import sessions_revoke_for_user
 from iam.tenancy.services import memberships_leave_all, memberships_leave_check
@@ -52,12 +53,17 @@ def user_lock(*, user_id: uuid.UUID | str) -> tuple[str, bool] | None:
     ``(password, is_active)``, None if it is gone. Anything else a caller needs to be current
     once the lock is held is asked in a statement after this one: the subqueries of this one
     would see the statement's snapshot, which PostgreSQL takes before waiting for the lock."""
-    return (
-        User.objects.select_for_update()
-        .filter(pk=user_id)
-        .values_list("password", "is_active")
-        .first()
-    )
+    row = _USER_LOCK.first(user_id=user_id)
+    return (row[0], bool(row[1])) if row is not None else None
+
+
+# built and compiled once per process (inside a transaction: FOR UPDATE needs one)
+_USER_LOCK = PreparedQuery(
+    lambda *, user_id: (
+        User.objects.select_for_update().filter(pk=user_id).values_list("password", "is_active")[:1]
+    ),
+    user_id=uuid.uuid4(),
+)
 
 
 def password_policy_check(*, password: str, user: User, field: str = "password") -> None:

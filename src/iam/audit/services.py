@@ -33,8 +33,26 @@ def audit_record(
 ) -> AuditEvent:
     """Write one audit event, with where the request came from (``client``; none for operators'
     commands and background work). ``data`` must never hold secrets (passwords, tokens, codes)."""
+    row = audit_event_build(
+        event=event, client=client, user_id=user_id, session_id=session_id, data=data
+    )
+    row.save(force_insert=True)
+    audit_logged(audit_event_type(event), user_id=user_id, session_id=session_id, data=data)
+    return row
+
+
+def audit_event_build(
+    *,
+    event: AuditEventType,
+    client: ClientInfo = NO_CLIENT,
+    user_id: uuid.UUID | str | None = None,
+    session_id: uuid.UUID | str | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """The row ``audit_record`` writes, unsaved: for a caller that writes it in a statement of
+    its own making (and then calls ``audit_logged``)."""
     event = audit_event_type(event)
-    row = AuditEvent.objects.create(
+    return AuditEvent(
         type=event,
         user_id=user_id,
         session_id=session_id,
@@ -42,8 +60,6 @@ def audit_record(
         user_agent=(client.user_agent or "")[:512],
         data=data or {},
     )
-    audit_logged(event, user_id=user_id, session_id=session_id, data=data)
-    return row
 
 
 def audit_logged(

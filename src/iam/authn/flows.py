@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
-from django.utils import timezone
 
 from iam.accounts.lockout import login_account_key, login_failure_record, login_lockout_check
 from iam.accounts.mail import sign_in_notice_enqueue
@@ -17,6 +17,7 @@ from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
 from iam.core.exceptions import EmailNotVerified, InvalidCredentials, NotTenantMember
 from iam.core.http import ClientInfo
+from iam.core.sql import PreparedQuery
 from iam.mfa.challenge import MfaChallengeStarted, mfa_challenge_pass, mfa_challenge_start
 from iam.mfa.selectors import mfa_enabled_expression
 from iam.sessions.models import Transport
@@ -79,20 +80,26 @@ def _tenant_for_login(
     return membership
 
 
+def _sign_in_facts_query(*, user_id: Any, user_agent: str) -> Any:
+    return User.objects.filter(pk=user_id).values_list(
+        mfa_enabled_expression(user_id=user_id),
+        *sign_in_device_seen(user_id=user_id, user_agent=user_agent),
+    )[:1]
+
+
+# built and compiled once per process; every sign-in only runs it
+_SIGN_IN_FACTS = PreparedQuery(
+    _sign_in_facts_query, user_id=uuid.uuid4(), user_agent=f"example-{uuid.uuid4().hex}"
+)
+
+
 def _sign_in_facts(*, user_id: Any, user_agent: str) -> tuple[bool, bool, bool]:
     """``(MFA on, the user has a session, one from this user agent)`` in one statement, asked
     once ``user_lock`` is held: a statement that starts after the wait sees what the sign-in or
     MFA change that held the lock committed (whether MFA is on must be current; the device
     history decides the new-device notice)."""
-    row = (
-        User.objects.filter(pk=user_id)
-        .values_list(
-            mfa_enabled_expression(user_id=user_id),
-            *sign_in_device_seen(user_id=user_id, user_agent=user_agent),
-        )
-        .first()
-    )
-    return row if row is not None else (False, False, False)
+    row = _SIGN_IN_FACTS.first(user_id=user_id, user_agent=user_agent)
+    return (bool(row[0]), bool(row[1]), bool(row[2])) if row is not None else (False, False, False)
 
 
 def login_with_password(
@@ -283,15 +290,6 @@ def _login_complete(
             user_id=user.pk, tenant_id=membership.tenant_id
         ):
             raise NotTenantMember()  # removed while signing in
-        session = session_open(
-            user=user,
-            transport=transport,
-            amr=amr,
-            client=client,
-            tenant_id=membership.tenant_id if membership else None,
-        )
-        user.last_login = timezone.now()
-        User.objects.filter(pk=user.pk).update(last_login=user.last_login)
         data = {
             "transport": transport,
             "amr": amr,
@@ -301,12 +299,14 @@ def _login_complete(
             data["mfa_method"] = method
         if provider:
             data["provider"] = provider
-        audit_record(
-            event=AuditEventType.LOGIN_SUCCEEDED,
-            user_id=user.pk,
+        # the session, the user's last_login and the audit row: one statement on PostgreSQL
+        session = session_open(
+            user=user,
+            transport=transport,
+            amr=amr,
             client=client,
-            session_id=session.pk,
-            data=data,
+            tenant_id=membership.tenant_id if membership else None,
+            sign_in=data,
         )
         sign_in_notice_enqueue(session=session, device_seen=device_seen)
     return session_issue(session=session, user=user, membership=membership)

@@ -269,7 +269,16 @@ class Environment:
         "DATABASE_CONN_MAX_AGE", 60, "seconds a PostgreSQL connection is kept (persistent)."
     )
     DATABASE_POOL = Bool(
-        "DATABASE_POOL", False, "psycopg's connection pool instead of persistent connections."
+        "DATABASE_POOL",
+        False,
+        "psycopg's connection pool instead of persistent connections. Either way a connection "
+        "the server ended is replaced before a request uses it, without a query per request.",
+    )
+    DATABASE_HEALTH_CHECK_QUERY = Bool(
+        "DATABASE_HEALTH_CHECK_QUERY",
+        False,
+        "also send Django's `SELECT 1` health check on the first use of a connection in each "
+        "request (a round trip per request; the default guard asks the socket instead).",
     )
     REDIS_URL = Str(
         "REDIS_URL",

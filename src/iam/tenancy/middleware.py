@@ -9,7 +9,7 @@ from django.utils.functional import SimpleLazyObject
 
 from iam.core.conf import iam_settings
 from iam.tenancy.context import TenantRef
-from iam.tenancy.selectors import tenant_get_by_host, tenant_get_by_slug
+from iam.tenancy.selectors import tenant_get_by_slug, tenant_ref_by_host
 
 TENANT_HEADER = "HTTP_X_TENANT"
 
@@ -31,11 +31,8 @@ def requested_tenant(request: HttpRequest) -> TenantRef | None:
     slug = request.META.get(TENANT_HEADER, "").strip()
     if slug:
         tenant = tenant_get_by_slug(slug=slug)
-    else:
-        tenant = tenant_get_by_host(
-            host=request.get_host(), base_domain=iam_settings.tenant_base_domain
-        )
-    return TenantRef(id=tenant.id, slug=tenant.slug) if tenant else None
+        return TenantRef(id=tenant.id, slug=tenant.slug) if tenant else None
+    return tenant_ref_by_host(host=request.get_host(), base_domain=iam_settings.tenant_base_domain)
 
 
 class TenantMiddleware:

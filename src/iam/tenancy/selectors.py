@@ -8,6 +8,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from iam.core.sql import PreparedQuery
+from iam.tenancy.context import TenantRef
 from iam.tenancy.models import Membership, Role, Tenant
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -34,13 +36,12 @@ def membership_get_by_slug(*, user_id: Any, slug: str) -> Membership | None:
 
 
 def membership_default(*, user_id: Any) -> Membership | None:
-    """The tenant a sign-in gets when none is asked for: the user's only one, if exactly one."""
-    found = list(
-        Membership.objects.select_related("role", "tenant").filter(
-            user_id=user_id, tenant__is_active=True
-        )[:2]
-    )
-    return found[0] if len(found) == 1 else None
+    """The tenant a sign-in gets when none is asked for: the user's only one, if exactly one.
+    (A user of no tenant, the common case, costs one prepared read.)"""
+    found = _MEMBERSHIP_IDS.rows(user_id=user_id)
+    if len(found) != 1:
+        return None
+    return Membership.objects.select_related("role", "tenant").filter(pk=found[0][0]).first()
 
 
 def memberships_of_user(*, user_id: Any) -> QuerySet[Membership]:
@@ -59,21 +60,42 @@ def members_of_tenant(*, tenant: Any) -> QuerySet[Membership]:
     )
 
 
-def tenant_get_by_host(*, host: str, base_domain: str) -> Tenant | None:
+# Every sign-in asks these (which tenant the host names; the user's only tenant): built and
+# compiled once per process, then only run.
+_TENANT_BY_DOMAIN = PreparedQuery(
+    lambda *, domain: Tenant.objects.filter(domain=domain, is_active=True).values_list(
+        "id", "slug"
+    )[:1],
+    domain=f"example-{uuid.uuid4().hex}.invalid",
+)
+_TENANT_BY_SLUG = PreparedQuery(
+    lambda *, slug: Tenant.objects.filter(slug=slug, is_active=True).values_list("id", "slug")[:1],
+    slug=f"example-{uuid.uuid4().hex}",
+)
+_MEMBERSHIP_IDS = PreparedQuery(
+    lambda *, user_id: Membership.objects.filter(
+        user_id=user_id, tenant__is_active=True
+    ).values_list("pk")[:2],
+    user_id=uuid.uuid4(),
+)
+
+
+def tenant_ref_by_host(*, host: str, base_domain: str) -> TenantRef | None:
     """The active tenant a request's host names: its own domain, or ``<slug>.<base_domain>``."""
     host = host.lower().rsplit(":", 1)[0] if host.count(":") == 1 else host.lower()
     if not host:
         return None
-    by_domain = Tenant.objects.filter(domain=host, is_active=True).first()
+    by_domain = _TENANT_BY_DOMAIN.first(domain=host)
     if by_domain is not None or not base_domain:
-        return by_domain
+        return TenantRef(id=by_domain[0], slug=by_domain[1]) if by_domain else None
     suffix = "." + base_domain.lower().lstrip(".")
     if not host.endswith(suffix):
         return None
     slug = host[: -len(suffix)]
     if not slug or "." in slug:
         return None
-    return Tenant.objects.filter(slug=slug, is_active=True).first()
+    by_slug = _TENANT_BY_SLUG.first(slug=slug)
+    return TenantRef(id=by_slug[0], slug=by_slug[1]) if by_slug else None
 
 
 def tenant_get_by_slug(*, slug: str) -> Tenant | None:
@@ -108,11 +130,24 @@ def membership_locked(*, user_id: Any, tenant_id: Any) -> bool:
 
 def tenant_claims(membership: Membership) -> dict[str, Any]:
     """The claims of an access token scoped to the membership's tenant."""
+    return tenant_claims_of(
+        tenant_id=membership.tenant_id,
+        slug=membership.tenant.slug,
+        role=membership.role.name,
+        permissions=membership.role.permissions,
+    )
+
+
+def tenant_claims_of(
+    *, tenant_id: Any, slug: str, role: str, permissions: list[str]
+) -> dict[str, Any]:
+    """The tenant claims from a membership's columns (read by a statement of its own, or riding
+    on another one such as the refresh rotation)."""
     return {
-        "tid": str(membership.tenant_id),
-        "tenant": membership.tenant.slug,
-        "roles": [membership.role.name],
-        "perms": sorted(set(membership.role.permissions)),
+        "tid": str(tenant_id),
+        "tenant": slug,
+        "roles": [role],
+        "perms": sorted(set(permissions)),
     }
 
 

@@ -1,9 +1,13 @@
-"""SimpleJWT's TokenBackend with per-token key selection by ``kid``.
+"""SimpleJWT's TokenBackend with per-token key selection by ``kid``, one key family per class.
 
 SimpleJWT 5.5 cannot put header fields into a token (jazzband/djangorestframework-simplejwt#531)
-and verifies with one configured key, so this subclass adds ``kid`` and ``typ`` and picks the
-verifying key from the key ring. This module is the only place in the IAM that touches PyJWT
-(``tests/tokens/test_backend.py`` enforces it).
+and verifies with one configured key, so this subclass adds ``kid`` and ``typ`` and picks the key
+from the key ring. Each token class pins its algorithm, its ``typ`` and its key family: access
+tokens are RS256 with a published key pair, refresh tokens HS256 with a secret only the IAM
+holds. A token of one class can never verify as the other: the header's ``alg`` must be the
+class's, and the key is looked up by ``kid`` in the class's own family only (an HS256 token is
+never checked against a public key, an RS256 token never against a secret). This module is the
+only place in the IAM that touches PyJWT (``tests/tokens/test_backend.py`` enforces it).
 """
 
 from __future__ import annotations
@@ -17,21 +21,24 @@ from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendE
 from iam.core.conf import iam_settings
 from iam.tokens import keys
 from iam.tokens.claims import MalformedClaims, token_claims_check
-from iam.tokens.services import signing_key_current
+from iam.tokens.services import refresh_signing_secret_current, signing_key_current
 
-ALGORITHM = "RS256"
+ALGORITHM = "RS256"  # access and service tokens (published keys)
+REFRESH_ALGORITHM = "HS256"  # refresh tokens (secrets the IAM never publishes)
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
 
 
 class KeyedTokenBackend(TokenBackend):
-    """RS256 only; ``typ`` pinned per token class; issuer, audience and ``exp`` always checked,
-    then the type of every claim (``iam.tokens.claims``: a list ``aud`` is refused)."""
+    """``algorithm`` and ``typ`` pinned per token class; issuer, audience and ``exp`` always
+    checked, then the type of every claim (``iam.tokens.claims``: a list ``aud`` is refused)."""
 
-    def __init__(self, *, typ: str, audience: str | None) -> None:
+    def __init__(self, *, typ: str, audience: str | None, algorithm: str = ALGORITHM) -> None:
         """``audience=None`` only for decoding service tokens of any audience (introspection);
         such a backend refuses to encode."""
+        if algorithm not in (ALGORITHM, REFRESH_ALGORITHM):
+            raise TokenBackendError(f"Unsupported algorithm {algorithm!r}.")
         super().__init__(
-            ALGORITHM,
+            algorithm,
             signing_key=None,
             audience=audience,
             issuer=iam_settings.issuer,
@@ -39,13 +46,23 @@ class KeyedTokenBackend(TokenBackend):
         )
         self.typ = typ
 
+    def _signing_key(self) -> tuple[str, Any]:
+        if self.algorithm == REFRESH_ALGORITHM:
+            return refresh_signing_secret_current()
+        return signing_key_current()
+
+    def _verifying_key(self, kid: object) -> Any:
+        if self.algorithm == REFRESH_ALGORITHM:
+            return keys.refresh_secret(kid if isinstance(kid, str) else None)
+        return keys.verifying_key(kid if isinstance(kid, str) else None)
+
     def encode(self, payload: dict[str, Any]) -> str:
         if self.audience is None:
             raise TokenBackendError("Tokens are always issued for an audience.")
-        kid, private_key = signing_key_current()
+        kid, key = self._signing_key()
         claims = {**payload, "iss": self.issuer, "aud": self.audience}
         return jwt.encode(
-            claims, private_key, algorithm=ALGORITHM, headers={"kid": kid, "typ": self.typ}
+            claims, key, algorithm=self.algorithm, headers={"kid": kid, "typ": self.typ}
         )
 
     def decode(self, token: Any, verify: bool = True) -> dict[str, Any]:
@@ -55,16 +72,16 @@ class KeyedTokenBackend(TokenBackend):
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
             raise TokenBackendError("Token is invalid") from exc
-        if header.get("alg") != ALGORITHM or header.get("typ") != self.typ:
+        if header.get("alg") != self.algorithm or header.get("typ") != self.typ:
             raise TokenBackendError("Token is invalid")
-        public_key = keys.verifying_key(header.get("kid"))
-        if public_key is None:
+        key = self._verifying_key(header.get("kid"))
+        if key is None:
             raise TokenBackendError("Token is signed by an unknown key")
         try:
             claims = jwt.decode(
                 token,
-                public_key,
-                algorithms=[ALGORITHM],
+                key,
+                algorithms=[self.algorithm],
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.get_leeway(),

@@ -1,5 +1,9 @@
 """The signing-key ring: keys loaded once per process and reused, never parsed per request.
 
+Two families (``SigningKey.algorithm``): RS256 key pairs sign access tokens and are published in
+the JWKS; HS256 secrets sign refresh tokens, which only the IAM verifies, and are never
+published. Each token class verifies with its own family only (``iam.tokens.backend``).
+
 The ring is reloaded from the database every ``IAM_KEY_CACHE_SECONDS`` and, rate limited, when a
 token names a ``kid`` this process does not know yet (another process rotated). Loaded key objects
 are carried over between reloads by ``kid``, so a reload parses only keys that are new.
@@ -59,10 +63,14 @@ class KeyRing:
     signing_key: rsa.RSAPrivateKey | None
     verifying_keys: Mapping[str, rsa.RSAPublicKey]
     jwks_json: bytes
+    # HS256: the secret refresh tokens are signed with, and every secret they are accepted with
+    refresh_kid: str | None = None
+    refresh_secrets: Mapping[str, bytes] = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)
 
 
 _EMPTY = KeyRing(None, None, {}, b'{"keys":[]}', loaded_at=float("-inf"))
+RS256, HS256 = SigningKey.Algorithm.RS256, SigningKey.Algorithm.HS256
 _ring: KeyRing = _EMPTY
 _lock = threading.Lock()
 _reload_listeners: list[Callable[[KeyRing, KeyRing], None]] = []
@@ -83,7 +91,17 @@ def _load(previous: KeyRing) -> KeyRing:
     verifying: dict[str, rsa.RSAPublicKey] = {}
     jwks: list[dict[str, str]] = []
     signing_kid, signing_key = None, None
+    refresh_kid, refresh_secrets = None, {}
     for row in sorted(rows, key=lambda r: r.created_at):
+        if row.algorithm == HS256:
+            refresh_secrets[row.kid] = previous.refresh_secrets.get(row.kid) or crypto.decrypt(
+                bytes(row.private_key_encrypted)
+            )
+            if row.state == SigningKey.State.ACTIVE:
+                refresh_kid = row.kid
+            continue
+        if row.algorithm != RS256:
+            continue  # a family this version does not know signs nothing and verifies nothing
         verifying[row.kid] = previous.verifying_keys.get(row.kid) or public_key_from_jwk(
             row.public_jwk
         )
@@ -98,7 +116,7 @@ def _load(previous: KeyRing) -> KeyRing:
                 assert isinstance(loaded, rsa.RSAPrivateKey)  # keys are made RSA (services)
                 signing_key = loaded
     body = json.dumps({"keys": jwks}, separators=(",", ":")).encode()
-    return KeyRing(signing_kid, signing_key, verifying, body)
+    return KeyRing(signing_kid, signing_key, verifying, body, refresh_kid, refresh_secrets)
 
 
 def _reload(previous: KeyRing) -> KeyRing:
@@ -133,7 +151,8 @@ on_settings_reset(key_ring_clear)
 
 
 def verifying_key(kid: str | None) -> rsa.RSAPublicKey | None:
-    """The public key for ``kid`` if it is published, reloading (rate limited) when unknown."""
+    """The RS256 public key for ``kid`` if it is published, reloading (rate limited) when
+    unknown. Never an HS256 secret: the families do not mix."""
     if not isinstance(kid, str):
         return None
     ring = key_ring()
@@ -144,15 +163,39 @@ def verifying_key(kid: str | None) -> rsa.RSAPublicKey | None:
 
 
 def signing_key() -> tuple[str, rsa.RSAPrivateKey]:
-    """The active ``(kid, private key)``; ``SigningKeyUnavailable`` when there is none (tokens
-    sign through ``iam.tokens.services.signing_key_current``, which makes the first key in dev
-    mode)."""
+    """The active RS256 ``(kid, private key)``; ``SigningKeyUnavailable`` when there is none
+    (tokens sign through ``iam.tokens.services.signing_key_current``, which makes the first key
+    in dev mode)."""
     ring = key_ring()
     if ring.signing_key is None:
         ring = _reload(ring)
     if ring.signing_kid is None or ring.signing_key is None:
         raise SigningKeyUnavailable()
     return ring.signing_kid, ring.signing_key
+
+
+def refresh_secret(kid: str | None) -> bytes | None:
+    """The HS256 secret ``kid`` names if refresh tokens it signed are still accepted, reloading
+    (rate limited) when unknown: another process may have rotated."""
+    if not isinstance(kid, str):
+        return None
+    ring = key_ring()
+    found = ring.refresh_secrets.get(kid)
+    if found is None and time.time() - ring.loaded_at >= UNKNOWN_KID_RELOAD_INTERVAL:
+        found = _reload(ring).refresh_secrets.get(kid)
+    return found
+
+
+def refresh_signing_secret() -> tuple[str, bytes]:
+    """The active HS256 ``(kid, secret)`` refresh tokens are signed with;
+    ``SigningKeyUnavailable`` when there is none (``refresh_signing_secret_current`` in
+    ``iam.tokens.services`` makes the first one in dev mode)."""
+    ring = key_ring()
+    if ring.refresh_kid is None:
+        ring = _reload(ring)
+    if ring.refresh_kid is None:
+        raise SigningKeyUnavailable()
+    return ring.refresh_kid, ring.refresh_secrets[ring.refresh_kid]
 
 
 def jwks_document() -> bytes:

@@ -9,29 +9,31 @@ from typing import Any, ClassVar, Self
 from rest_framework_simplejwt.tokens import Token
 
 from iam.core.conf import iam_settings, on_settings_reset
-from iam.tokens.backend import KeyedTokenBackend
+from iam.tokens.backend import ALGORITHM, REFRESH_ALGORITHM, KeyedTokenBackend
 
 ACCESS_TYP = "at+jwt"  # RFC 9068
 REFRESH_TYP = "refresh+jwt"
 
 
 @cache
-def token_backend(typ: str, audience: str) -> KeyedTokenBackend:
-    return KeyedTokenBackend(typ=typ, audience=audience)
+def token_backend(typ: str, audience: str, algorithm: str = ALGORITHM) -> KeyedTokenBackend:
+    return KeyedTokenBackend(typ=typ, audience=audience, algorithm=algorithm)
 
 
 on_settings_reset(token_backend.cache_clear)
 
 
 class IAMToken(Token):
-    """Base of the IAM's tokens; subclasses name their ``typ`` header and ``audience``."""
+    """Base of the IAM's tokens; subclasses name their ``typ`` header, ``audience`` and
+    ``algorithm`` (which also names the key family that signs and verifies them)."""
 
     typ: ClassVar[str]
+    algorithm: ClassVar[str] = ALGORITHM
     audience: str
 
     @property
     def token_backend(self) -> KeyedTokenBackend:
-        return token_backend(self.typ, self.audience)
+        return token_backend(self.typ, self.audience, self.algorithm)
 
     @classmethod
     def from_validated(cls, raw: str, payload: dict[str, Any]) -> Self:
@@ -60,10 +62,13 @@ class AccessToken(IAMToken):
 
 
 class RefreshToken(IAMToken):
-    """Only the IAM accepts it: its ``aud`` is the issuer itself, its ``typ`` differs."""
+    """Only the IAM accepts it: HS256 with a secret only the IAM holds (no RSA signature to make,
+    nothing for downstream services to verify), its ``aud`` is the issuer itself, its ``typ``
+    differs."""
 
     token_type = "refresh"  # noqa: S105 (a claim value)
     typ = REFRESH_TYP
+    algorithm = REFRESH_ALGORITHM
 
     @property
     def lifetime(self) -> timedelta:  # type: ignore[override]

@@ -8,9 +8,11 @@ from iam.tokens.services import signing_key_revoke, signing_keys_rotate
 
 class Command(BaseCommand):
     help = (
-        "Rotate the RS256 signing keys without downtime: promote the prepublished next key, retire "
-        "the active one (still published until its tokens expire), publish a new next key, and "
-        "remove retired keys whose tokens have all expired. Creates the first key on a new install."
+        "Rotate the signing keys without downtime, both families (RS256 for access tokens, "
+        "published; HS256 for refresh tokens, never published): promote the prepublished next "
+        "key, retire the active one (still accepted until its tokens expire), make a new next "
+        "key, and remove retired keys whose tokens have all expired. Creates the first keys on a "
+        "new install."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -22,7 +24,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--revoke",
             metavar="KID",
-            help="Emergency: unpublish one key now. Write --revoke=KID (kids may start with -).",
+            help="Emergency: stop accepting one key now (an HS256 key: every refresh token it "
+            "signed). Write --revoke=KID (kids may start with -).",
         )
         parser.add_argument("--list", action="store_true", help="Only list the keys.")
 
@@ -34,19 +37,17 @@ class Command(BaseCommand):
             report = signing_keys_rotate(force=options["force"])
             for kid in report.created:
                 self.stdout.write(f"created  {kid}")
-            if report.retired:
-                self.stdout.write(f"retired  {report.retired}")
-            if report.activated:
-                self.stdout.write(self.style.SUCCESS(f"active   {report.activated}"))
+            for kid in report.retired:
+                self.stdout.write(f"retired  {kid}")
+            for kid in report.activated:
+                self.stdout.write(self.style.SUCCESS(f"active   {kid}"))
             for kid in report.removed:
                 self.stdout.write(f"removed  {kid}")
-            if report.waiting:
+            for kid in report.waiting:
                 self.stdout.write(
-                    f"next key {report.waiting} is still being prepublished; "
-                    "run again later or pass --force"
+                    f"next key {kid} is still being prepublished; run again later or pass --force"
                 )
         for key in SigningKey.objects.exclude(state=SigningKey.State.REMOVED):
             until = f" until {key.publish_until:%Y-%m-%d %H:%M}" if key.publish_until else ""
-            self.stdout.write(
-                f"  {key.state:8} {key.kid} created {key.created_at:%Y-%m-%d %H:%M}{until}"
-            )
+            created = f"{key.created_at:%Y-%m-%d %H:%M}"
+            self.stdout.write(f"  {key.algorithm} {key.state:8} {key.kid} created {created}{until}")

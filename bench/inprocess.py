@@ -1,0 +1,478 @@
+"""What one refresh, login, ``me`` or unauthenticated request costs the IAM, in-process.
+
+Requests go through the WSGI application exactly as gunicorn calls it (``config.wsgi``: every
+production middleware, DRF, the request_started/finished signals that manage the database
+connection), against PostgreSQL and Redis, with no HTTP server and no load generator. Counted,
+not timed, so the figures hold on a busy machine:
+
+* round trips per request: PostgreSQL (statements, ``BEGIN``/``COMMIT``, the connection health
+  check) and Redis (one per command or pipeline sent);
+* with ``--profile``: where the time goes (cProfile, or pyinstrument when installed), grouped by
+  layer (middleware, DRF, throttles, ORM, SQL, tokens, audit, JSON);
+* CPU instructions: run it under callgrind twice with a different ``-n`` and divide the
+  difference (``--callgrind`` prints the commands), which cancels start-up and setup.
+
+    .venv/bin/python bench/inprocess.py --op refresh -n 300
+    .venv/bin/python bench/inprocess.py --op login -n 100 --profile cprofile
+    .venv/bin/python bench/inprocess.py --op refresh --callgrind
+
+The database is ``<BENCH_DB_PREFIX>inprocess`` (default ``bench_inprocess``), dropped and
+created unless ``--reuse-db``; Redis is ``BENCH_REDIS_URL`` as in ``run.py``. Logins check the
+password with a cheap hasher (MD5) unless ``--argon2``: what is left is the login beyond the hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT), str(BENCH_DIR)]
+
+import run as bench_run  # noqa: E402  (bench/run.py: the same environment as the wrk bench)
+
+USER_AGENT = "bench-inprocess/1.0"
+CLIENT_IP = "127.0.0.1"
+
+
+# --------------------------------------------------------------------------------------------
+# counting round trips
+# --------------------------------------------------------------------------------------------
+
+COUNTS: Counter[str] = Counter()
+
+
+def install_counters() -> None:
+    """Count every round trip at the client library: psycopg statements and transaction
+    commands, redis-py commands and pipelines (each ``send_packed_command`` is one round trip)."""
+    import psycopg
+    import psycopg._connection_base as pg_base
+    from redis.connection import AbstractConnection
+
+    def counted(cls: Any, name: str, label: str) -> None:
+        original = getattr(cls, name)
+
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            COUNTS[label] += 1
+            return original(self, *args, **kwargs)
+
+        setattr(cls, name, wrapper)
+
+    counted(psycopg.Cursor, "execute", "pg")
+    counted(psycopg.Cursor, "executemany", "pg")
+    counted(AbstractConnection, "send_packed_command", "redis")
+
+    original_exec = pg_base.BaseConnection._exec_command
+
+    def exec_command(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+        COUNTS["pg"] += 1  # BEGIN, COMMIT, ROLLBACK: a round trip each
+        COUNTS["pg:" + bytes(command).split()[0].decode().lower()] += 1
+        return original_exec(self, command, *args, **kwargs)
+
+    pg_base.BaseConnection._exec_command = exec_command
+
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    original_usable = DatabaseWrapper.is_usable
+
+    def is_usable(self: Any) -> bool:
+        COUNTS["pg:health_check"] += 1  # its SELECT 1 is counted by Cursor.execute
+        return original_usable(self)
+
+    DatabaseWrapper.is_usable = is_usable
+
+
+# --------------------------------------------------------------------------------------------
+# the application, called as a WSGI server calls it
+# --------------------------------------------------------------------------------------------
+
+
+class Wsgi:
+    def __init__(self, target: str) -> None:
+        if target == "stock":
+            from stock_wsgi import application
+        else:
+            from config.wsgi import application
+
+        self.app = application
+
+    def call(
+        self, method: str, path: str, body: dict | None = None, token: str | None = None
+    ) -> tuple[int, dict]:
+        data = json.dumps(body).encode() if body is not None else b""
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8765",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": CLIENT_IP,
+            "HTTP_HOST": "127.0.0.1:8765",
+            "HTTP_USER_AGENT": USER_AGENT,
+            "HTTP_ACCEPT": "application/json",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(data),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
+        if body is not None:
+            environ["CONTENT_TYPE"] = "application/json"
+            environ["CONTENT_LENGTH"] = str(len(data))
+        if token:
+            environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+        status: list[str] = []
+
+        def start_response(s: str, headers: list, exc_info: Any = None) -> None:
+            status.append(s)
+
+        result = self.app(environ, start_response)
+        try:
+            raw = b"".join(result)
+        finally:
+            result.close()  # request_finished: what closes or keeps the DB connection
+        return int(status[0].split()[0]), json.loads(raw) if raw else {}
+
+
+# --------------------------------------------------------------------------------------------
+# setup and the operations
+# --------------------------------------------------------------------------------------------
+
+
+def configure(args: argparse.Namespace) -> None:
+    if args.target == "stock":
+        configure_stock(args)
+        return
+    db_name = bench_run.db_name("inprocess")
+    env = bench_run.iam_env()
+    env["DATABASE_URL"] = bench_run.database_url(db_name)
+    env.update(
+        {
+            key: value
+            for key, value in (
+                ("DATABASE_POOL", args.pool),
+                ("DATABASE_CONN_MAX_AGE", args.conn_max_age),
+                ("DATABASE_HEALTH_CHECK_QUERY", args.health_check_query),
+            )
+            if value is not None
+        }
+    )
+    # the database outlives the run (--reuse-db, callgrind's second run): so does its KEK
+    kek_file = bench_run.VAR_DIR / f"{db_name}.kek"
+    if not args.reuse_db or not kek_file.exists():
+        bench_run.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        kek_file.write_text(env["IAM_KEY_ENCRYPTION_KEYS"])
+        bench_run.recreate_database(db_name)
+    env["IAM_KEY_ENCRYPTION_KEYS"] = kek_file.read_text()
+    os.environ.update(env)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    if not args.argon2:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    from django.core.management import call_command
+
+    if not args.reuse_db:
+        call_command("migrate", verbosity=0, interactive=False)
+    from iam.tokens.models import SigningKey
+
+    families = len(getattr(SigningKey, "Algorithm", [None]))  # (runs on older trees too)
+    if SigningKey.objects.filter(state="active").count() < families:
+        call_command("rotate_signing_keys", stdout=io.StringIO())
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    user = user_model.objects.filter(email=bench_run.USER_EMAIL).first()
+    if user is None:
+        user = user_model(email=bench_run.USER_EMAIL, email_verified=True)
+    user.set_password(bench_run.PASSWORD)  # with this run's hasher
+    user.save()
+    from django.db import connections
+
+    connections.close_all()
+
+
+def configure_stock(args: argparse.Namespace) -> None:
+    """Stock SimpleJWT (bench/stock) in the same harness: the baseline for the same counts."""
+    db_name = bench_run.db_name("inprocess_stock")
+    env = bench_run.stock_env()
+    env["DATABASE_URL"] = bench_run.database_url(db_name)
+    os.environ.update(env)
+    sys.path.insert(0, str(BENCH_DIR / "stock"))
+    if not args.reuse_db:
+        bench_run.recreate_database(db_name)
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    if not args.argon2:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    if not args.reuse_db:
+        call_command("migrate", verbosity=0, interactive=False)
+    user, _ = get_user_model().objects.get_or_create(
+        username=bench_run.USERNAME, defaults={"email": bench_run.USER_EMAIL}
+    )
+    user.set_password(bench_run.PASSWORD)
+    user.save()
+    from django.db import connections
+
+    connections.close_all()
+
+
+PATHS = {
+    "iam": {
+        "ping": "/healthz",
+        "me": "/api/auth/me/",
+        "login": "/api/auth/login/",
+        "refresh": "/api/auth/refresh/",
+        "compat-refresh": "/api/token/refresh/",
+    },
+    "stock": {
+        "ping": "/api/ping/",
+        "me": "/api/me/",
+        "login": "/api/token/",
+        "refresh": "/api/token/refresh/",
+        "compat-refresh": "/api/token/refresh/",
+    },
+}
+
+
+def operation(op: str, wsgi: Wsgi, target: str) -> Callable[[], None]:
+    """A callable doing one request of ``op`` (and checking it succeeded)."""
+    paths = PATHS[target]
+    if target == "stock":
+        login_body = {"username": bench_run.USERNAME, "password": bench_run.PASSWORD}
+    else:
+        login_body = {"email": bench_run.USER_EMAIL, "password": bench_run.PASSWORD}
+        login_body["transport"] = "body"
+
+    def expect(status: int, body: dict, what: str) -> dict:
+        if status != 200:
+            raise SystemExit(f"{what}: {status} {body}")
+        return body
+
+    if op == "ping":
+        return lambda: expect(*wsgi.call("GET", paths["ping"]), "ping")
+    if op == "login":
+        return lambda: expect(*wsgi.call("POST", paths["login"], login_body), "login")
+    tokens = expect(*wsgi.call("POST", paths["login"], login_body), "login")
+    if op == "me":
+        access = tokens["access"]
+        return lambda: expect(*wsgi.call("GET", paths["me"], token=access), "me")
+    if op in ("refresh", "compat-refresh"):
+        path = paths[op]
+        chain = [tokens["refresh"]]
+
+        def refresh() -> None:
+            body = expect(*wsgi.call("POST", path, {"refresh": chain[0]}), op)
+            chain[0] = body["refresh"]
+
+        return refresh
+    raise SystemExit(f"unknown operation {op}")
+
+
+# --------------------------------------------------------------------------------------------
+# profiles: grouped by layer
+# --------------------------------------------------------------------------------------------
+
+# First match wins; matched against "file:function" of each frame (innermost layer counts).
+LAYERS = [
+    ("SQL (driver + server wait)", ("psycopg", "libpq")),
+    ("Redis", ("redis/", "django_redis/", "'_socket.socket'")),
+    ("RSA/HMAC sign + verify", ("cryptography", "openssl", "_hashlib", "'_hmac", "hmac.py")),
+    ("JWT encode/decode (PyJWT, SimpleJWT)", ("jwt/", "rest_framework_simplejwt/")),
+    ("JSON", ("json/", "_json")),
+    ("audit + logging", ("iam/audit/", "logging/", "pythonjsonlogger/")),
+    ("metrics", ("iam/core/metrics.py", "prometheus_client/")),
+    ("throttles + limits", ("iam/authn/throttles.py", "iam/core/ratelimit.py", "throttles.py")),
+    ("ORM (queries, model objects)", ("django/db/",)),
+    ("DRF (request, parsers, serializers, views)", ("rest_framework/",)),
+    ("middleware + Django request/response", ("django/",)),
+    ("IAM code", ("iam/",)),
+    ("the harness", ("bench/inprocess.py",)),
+]
+
+
+OTHER = "other (stdlib, C)"
+
+
+def layer_of(filename: str) -> str:
+    for name, needles in LAYERS:
+        if any(needle in filename for needle in needles):
+            return name
+    return OTHER
+
+
+def profile_cprofile(step: Callable[[], None], n: int) -> dict[str, Any]:
+    """Self time per layer (each function's own time goes to its layer) and the top functions."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile(time.process_time)  # CPU: a busy machine's waits excluded
+    profiler.enable()
+    for _ in range(n):
+        step()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    per_layer: Counter[str] = Counter()
+    total = 0.0
+    for (filename, _line, func), (_cc, _nc, tottime, _ct, callers) in stats.stats.items():
+        layer = layer_of(f"{filename}:{func}")
+        total += tottime
+        if layer != OTHER or filename != "~" or not callers:
+            per_layer[layer] += tottime
+            continue
+        # a C function (getattr, isinstance, a socket read): its time counts for the layers of
+        # its callers, in proportion to the time each caller spent in it
+        weights = {key: entry[3] for key, entry in callers.items()}
+        whole = sum(weights.values()) or 1.0
+        for (c_file, _l, c_func), weight in weights.items():
+            per_layer[layer_of(f"{c_file}:{c_func}")] += tottime * weight / whole
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(60)
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(40)
+    return {
+        "total_ms_per_request": round(total / n * 1000, 3),
+        "layers_ms_per_request": {k: round(v / n * 1000, 3) for k, v in per_layer.most_common()},
+        "layers_share": {k: round(v / total, 3) for k, v in per_layer.most_common()},
+        "top_cumulative": out.getvalue(),
+    }
+
+
+def profile_pyinstrument(step: Callable[[], None], n: int) -> dict[str, Any]:
+    """Sampled wall time per layer: time in C functions counts for the Python frame calling
+    them (an RSA signature for PyJWT's caller's layer is counted as cryptography's)."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0001)
+    profiler.start()
+    for _ in range(n):
+        step()
+    session = profiler.stop()
+    per_layer: Counter[str] = Counter()
+
+    def walk(frame: Any, outer: str) -> None:
+        # C functions and synthetic frames count for the layer that called them
+        known = frame.file_path and not frame.file_path.startswith("<")
+        layer = layer_of(f"{frame.file_path}:{frame.function}") if known else outer
+        if layer == OTHER and outer != OTHER:
+            layer = outer  # the stdlib (copy, uuid, ...) works for whoever called it
+        per_layer[layer] += frame.time - sum(child.time for child in frame.children)
+        for child in frame.children:
+            walk(child, layer)
+
+    walk(session.root_frame(), OTHER)
+    total = sum(per_layer.values()) or 1.0
+    return {
+        "total_ms_per_request": round(total / n * 1000, 3),
+        "layers_ms_per_request": {k: round(v / n * 1000, 3) for k, v in per_layer.most_common()},
+        "layers_share": {k: round(v / total, 3) for k, v in per_layer.most_common()},
+        "tree": profiler.output_text(unicode=False, color=False, show_all=False),
+    }
+
+
+@contextmanager
+def counting() -> Iterator[Counter[str]]:
+    COUNTS.clear()
+    snapshot: Counter[str] = Counter()
+    yield snapshot
+    snapshot.update(COUNTS)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--op", default="refresh", choices=["ping", "me", "login", "refresh", "compat-refresh"]
+    )
+    parser.add_argument("--target", default="iam", choices=["iam", "stock"])
+    parser.add_argument("-n", type=int, default=200, help="measured requests")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--profile", choices=["cprofile", "pyinstrument"])
+    parser.add_argument("--argon2", action="store_true", help="hash logins with Argon2id")
+    parser.add_argument("--reuse-db", action="store_true")
+    parser.add_argument("--pool", help="DATABASE_POOL for this run (true/false)")
+    parser.add_argument("--conn-max-age", help="DATABASE_CONN_MAX_AGE for this run")
+    parser.add_argument(
+        "--health-check-query", help="DATABASE_HEALTH_CHECK_QUERY for this run (true/false)"
+    )
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="print the two callgrind commands whose difference is the per-request count",
+    )
+    parser.add_argument("--tree", type=Path, help="write the profile's tree/stats to this file")
+    args = parser.parse_args()
+
+    if args.callgrind:
+        base = [sys.executable, __file__, "--target", args.target, "--op", args.op, "--reuse-db"]
+        for flag, value in (
+            ("--pool", args.pool),
+            ("--conn-max-age", args.conn_max_age),
+            ("--health-check-query", args.health_check_query),
+        ):
+            if value is not None:
+                base += [flag, value]
+        for n in (args.n // 4, args.n):
+            print(
+                "valgrind --tool=callgrind --callgrind-out-file=/dev/null "
+                + " ".join([*base, "-n", str(n)])
+                + "  # 'Collected : <instructions>' on stderr"
+            )
+        print("per request = (Collected(n) - Collected(n/4)) / (3n/4)")
+        return 0
+
+    configure(args)
+    install_counters()
+    wsgi = Wsgi(args.target)
+    step = operation(args.op, wsgi, args.target)
+    for _ in range(args.warmup):
+        step()
+    with counting() as counts:
+        started = time.process_time()
+        if args.profile == "cprofile":
+            profile = profile_cprofile(step, args.n)
+        elif args.profile == "pyinstrument":
+            profile = profile_pyinstrument(step, args.n)
+        else:
+            profile = None
+            for _ in range(args.n):
+                step()
+        cpu = time.process_time() - started
+    result: dict[str, Any] = {
+        "target": args.target,
+        "op": args.op,
+        "n": args.n,
+        "per_request": {k: round(v / args.n, 3) for k, v in sorted(counts.items())},
+        "cpu_ms_per_request": round(cpu / args.n * 1000, 3),
+    }
+    if profile is not None:
+        text = profile.pop("tree", None) or profile.pop("top_cumulative", None)
+        result["profile"] = profile
+        if args.tree and text:
+            args.tree.write_text(text)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
