@@ -20,7 +20,7 @@ import pytest
 from iam.oauth.services import service_client_create, token_introspect
 from iam.sessions.models import DeviceSession
 from iam.tenancy.models import Membership, Role, Tenant
-from iam.tokens.keys import signing_key
+from iam.tokens.keys import refresh_signing_secret, signing_key
 from tests.oauth.test_oauth import basic
 
 pytestmark = pytest.mark.django_db
@@ -30,6 +30,11 @@ FAR = 10**20  # a number PyJWT compares happily and no datetime can hold
 
 
 def mint(claims: dict[str, Any], typ: str = "at+jwt") -> str:
+    """Signed as the IAM signs that kind of token: access and service tokens with the RS256 key,
+    refresh tokens with the HS256 refresh secret."""
+    if typ == "refresh+jwt":
+        kid, secret = refresh_signing_secret()
+        return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": kid, "typ": typ})
     kid, key = signing_key()
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": typ})
 
