@@ -99,8 +99,8 @@ MUTATIONS = [
     Mutation(
         "typ check off",
         "src/iam/tokens/backend.py",
-        'if header.get("alg") != ALGORITHM or header.get("typ") != self.typ:',
-        'if header.get("alg") != ALGORITHM:',
+        'if header.get("alg") != self.algorithm or header.get("typ") != self.typ:',
+        'if header.get("alg") != self.algorithm:',
         ("tests/tokens/test_backend.py::test_refresh_typ_swapped_into_access_is_rejected",),
     ),
     Mutation(
