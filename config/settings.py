@@ -153,11 +153,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # and reopened on use (iam.core.db). Django's CONN_HEALTH_CHECKS would send a SELECT 1 per
     # request instead; DATABASE_HEALTH_CHECK_QUERY=true turns it back on.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = _env(Environment.DATABASE_HEALTH_CHECK_QUERY)
+    # A database that does not answer is a quick 503 (iam.core.errors), not a request that hangs.
+    _connect_timeout = _env(Environment.DATABASE_CONNECT_TIMEOUT)
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _db_options.setdefault("connect_timeout", _connect_timeout)
     if _env(Environment.DATABASE_POOL):
         # psycopg 3 connection pool (Django >= 5.1); exclusive with persistent connections. A
         # connection is checked the same way when the pool hands it out.
-        _pool: dict = {} if DATABASES["default"]["CONN_HEALTH_CHECKS"] else {"check": pool_check}
-        DATABASES["default"]["OPTIONS"] = {"pool": _pool or True}
+        _pool: dict = {"timeout": _connect_timeout}
+        if not DATABASES["default"]["CONN_HEALTH_CHECKS"]:
+            _pool["check"] = pool_check
+        _db_options["pool"] = _pool
         DATABASES["default"]["CONN_MAX_AGE"] = 0
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = _env(Environment.DATABASE_CONN_MAX_AGE)

@@ -158,3 +158,28 @@ def test_plain_http_app_origins_are_flagged_in_production(settings):
     assert "https://app.example.com" not in warnings[0].msg
     settings.DEBUG = True
     assert "iam.W003" not in {e.id for e in run_checks(databases=[])}
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, "5|None"),
+        ({"DATABASE_CONNECT_TIMEOUT": "2"}, "2|None"),
+        ({"DATABASE_POOL": "true"}, "5|5"),
+    ],
+)
+def test_a_database_that_does_not_answer_is_waited_for_a_bounded_time(tmp_path, extra, expected):
+    """libpq's connect_timeout (and the pool's wait for a free connection) bound how long a
+    request waits for PostgreSQL before it answers 503 service_unavailable."""
+    env = {
+        **_production_env(tmp_path),
+        "DATABASE_URL": "postgres://iam@db.example.com:5432/iam",
+        **extra,
+    }
+    show = (
+        "from django.conf import settings as s; o = s.DATABASES['default']['OPTIONS']; "
+        "print(o['connect_timeout'], (o.get('pool') or {}).get('timeout'), sep='|')"
+    )
+    result = _django(["shell", "-c", show], **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected

@@ -6,20 +6,37 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from iam.core.exceptions import IAMError, Throttled
+from iam.core.exceptions import IAMError, ServiceUnavailable, Throttled
 from iam.core.metrics import metrics_throttled
 
 log = logging.getLogger("iam.errors")
+
+# The database could not be reached or ended the connection (restarted, out of connections,
+# shutting down, a deadlock or serialization failure): the request may succeed if repeated, so
+# it is a 503 in the error shape, never a 500 and never a hang (connect_timeout bounds a connect).
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    return isinstance(exc, DATABASE_UNAVAILABLE)
+
+
+def _log_database_unavailable(exc: BaseException) -> None:
+    # the driver's message may name hosts and databases: the class is enough to tell the cause
+    log.warning("database unavailable (%s); answered 503", type(exc).__name__)
 
 
 def _flatten(detail: Any) -> list[dict[str, str]]:
@@ -56,6 +73,9 @@ def _view_name(context: dict[str, Any]) -> str:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: domain errors and DRF errors in the one shape."""
+    if database_unavailable(exc):
+        _log_database_unavailable(exc)
+        exc = ServiceUnavailable()
     if isinstance(exc, IAMError):
         body: dict[str, Any] = {"detail": exc.detail, "code": exc.code}
         if exc.fields:
@@ -66,6 +86,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         if isinstance(exc, Throttled):
             answer["Retry-After"] = str(exc.retry_after)
             metrics_throttled(_view_name(context))
+        elif type(exc) is ServiceUnavailable:
+            answer["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return answer
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
@@ -91,6 +113,16 @@ def json_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def json_server_error(request: HttpRequest) -> JsonResponse:
+    """``handler500``: called while the uncaught exception is being handled (outside DRF: the
+    middleware, the hosted pages, the health check), so it can still tell a database outage."""
+    exc = sys.exc_info()[1]
+    if database_unavailable(exc):
+        assert exc is not None
+        _log_database_unavailable(exc)
+        unavailable = ServiceUnavailable()
+        answer = JsonResponse({"detail": unavailable.detail, "code": unavailable.code}, status=503)
+        answer["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return answer
     return JsonResponse({"detail": "Internal server error.", "code": "server_error"}, status=500)
 
 

@@ -268,6 +268,12 @@ class Environment:
     DATABASE_CONN_MAX_AGE = Int(
         "DATABASE_CONN_MAX_AGE", 60, "seconds a PostgreSQL connection is kept (persistent)."
     )
+    DATABASE_CONNECT_TIMEOUT = Int(
+        "DATABASE_CONNECT_TIMEOUT",
+        5,
+        "seconds to wait for a PostgreSQL connection (libpq's connect_timeout; with the pool, "
+        "also how long a request waits for a free one) before answering 503.",
+    )
     DATABASE_POOL = Bool(
         "DATABASE_POOL",
         False,
