@@ -154,8 +154,14 @@ class Iam(Process):
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(env)
         if faketime is not None:
-            assert FAKETIME_LIB is not None, "libfaketime is not installed (apt-get install faketime)"
-            env.update(LD_PRELOAD=str(FAKETIME_LIB), FAKETIME=faketime, DONT_FAKE_MONOTONIC="1")
+            assert FAKETIME_LIB is not None, (
+                "libfaketime is not installed (apt-get install faketime)"
+            )
+            env.update(
+                LD_PRELOAD=str(FAKETIME_LIB),
+                FAKETIME=faketime,
+                FAKETIME_FORCE_MONOTONIC_FIX="1",  # else time.sleep() fails with EINVAL
+            )
         args = [
             sys.executable, "-m", "gunicorn", "config.wsgi:application",
             "-b", f"127.0.0.1:{self.port}", "--workers", str(workers),
@@ -256,11 +262,16 @@ class Topology:
             # key publication in seconds, so that a rotation converges within a test
             "IAM_JWKS_MAX_AGE": "2",
             "IAM_KEY_CACHE_SECONDS": "2",
+            # bounded caches full early, so that a soak sees their steady state
+            "IAM_TOKEN_CACHE_SIZE": "500",
             # limits a test can reach, per account; the soak spreads its sign-ins over accounts
             "IAM_THROTTLE_LOGIN_IP": "100000/min",
             "IAM_THROTTLE_LOGIN_ACCOUNT": "30/min",
             "IAM_THROTTLE_ANON": "1000000/hour",
             "IAM_THROTTLE_REFRESH_SESSION": "100000/min",
+            "IAM_THROTTLE_OAUTH_IP": "100000/min",
+            "IAM_THROTTLE_USER": "1000000/hour",
+            "IAM_THROTTLE_REGISTER_IP": "1000/hour",
             "IAM_LOCKOUT_IP_FREE_ATTEMPTS": "100000",
             "LOG_LEVEL": "WARNING",
         }
@@ -309,7 +320,8 @@ class Topology:
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with self.pg.connect() as conn:
-            return conn.execute(query, params).fetchall()
+            cursor = conn.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
 
     def close(self) -> None:
         for process in [*self.iams, *self.extra]:
