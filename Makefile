@@ -2,7 +2,7 @@
 PORT ?= 8000
 VENV := .venv/bin
 
-.PHONY: setup run dev worker demo-idp test test-browser test-client fuzz mutate lint format bench
+.PHONY: setup run dev worker demo-idp test test-browser test-client fuzz mutate topology soak lint format bench
 
 setup:
 	@./scripts/bootstrap.sh
@@ -65,6 +65,17 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 
 test-browser: setup $(AXE)
 	IAM_BROWSER=1 $(VENV)/pytest tests/browser -q
+
+## The production topology on loopback (tests/topology): its own PostgreSQL cluster, redis-server,
+## SMTP sink, db_worker and two gunicorn IAM processes; the cross-process properties, the faults
+## (PostgreSQL restarted and out of connections, Redis and SMTP down, a worker killed, clock skew:
+## needs Debian's faketime) and a one-minute soak. About 2 minutes. Logs: var/topology/.
+topology: setup
+	IAM_TOPOLOGY=1 SOAK_SECONDS=$${SOAK_SECONDS:-60} $(VENV)/pytest tests/topology -q -p no:xdist
+
+## The soak alone, 10 minutes by default (SOAK_SECONDS); its figures: var/topology/soak.json.
+soak: setup
+	IAM_TOPOLOGY=1 SOAK_SECONDS=$${SOAK_SECONDS:-600} $(VENV)/pytest tests/topology/test_soak.py -q -p no:xdist
 
 ## The schema fuzzer (schemathesis): every operation of /api/schema/, anonymous and signed in,
 ## must never answer 5xx, and every 4xx is JSON with detail/code. Deterministic; IAM_FUZZ_EXAMPLES
