@@ -222,3 +222,23 @@ def test_management_command_revoke(keys, capsys):
     assert SigningKey.objects.get(kid=kid).state == State.REMOVED
     assert RSA_KEYS.filter(state=State.ACTIVE).exclude(kid=kid).exists()
     assert f"revoked {kid}" in capsys.readouterr().out
+
+
+def test_if_missing_makes_the_first_keys_and_never_rotates(db, capsys):
+    """The one-shot step of every deploy (deploy/): the first keys once, then nothing."""
+    call_command("rotate_signing_keys", "--if-missing", "--force")
+    first = set(SigningKey.objects.filter(state=State.ACTIVE).values_list("kid", flat=True))
+    assert len(first) == 2  # RS256 and HS256
+    capsys.readouterr()
+    call_command("rotate_signing_keys", "--if-missing", "--force")  # even forced: keys exist
+    again = set(SigningKey.objects.filter(state=State.ACTIVE).values_list("kid", flat=True))
+    assert again == first
+    lines = capsys.readouterr().out.splitlines()
+    assert not [line for line in lines if line.startswith(("created", "active"))]
+    # a family that lost its active key (both revoked) gets one, the other is left alone
+    hs256 = SigningKey.objects.get(algorithm="HS256", state=State.ACTIVE).kid
+    call_command("rotate_signing_keys", f"--revoke={hs256}")
+    SigningKey.objects.filter(algorithm="HS256", state=State.ACTIVE).update(state=State.REMOVED)
+    call_command("rotate_signing_keys", "--if-missing")
+    assert RSA_KEYS.get(state=State.ACTIVE).kid in first
+    assert SigningKey.objects.get(algorithm="HS256", state=State.ACTIVE).kid not in first

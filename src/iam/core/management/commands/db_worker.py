@@ -12,11 +12,12 @@ library has no reclaiming of its own (docs/operations.md, "When something goes w
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, close_old_connections, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from django_tasks_db.management.commands import db_worker
 
 log = logging.getLogger("iam.worker")
@@ -38,11 +39,10 @@ class Worker(db_worker.Worker):
                     wait,
                 )
                 for connection in connections.all(initialized_only=True):
-                    connection.close_if_unusable_or_obsolete()
-                    connection.close()
+                    with contextlib.suppress(DatabaseError):  # a broken one may fail to close
+                        connection.close()  # the library's loop opens a fresh one
                 time.sleep(wait)
                 wait = min(wait * 2, MAX_WAIT)
-                close_old_connections()
                 # the library sleeps a random startup delay once; not again after an outage
                 self.startup_delay = False
 

@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from iam.tokens.models import SigningKey
-from iam.tokens.services import signing_key_revoke, signing_keys_rotate
+from iam.tokens.services import RotationReport, signing_key_revoke, signing_keys_rotate
 
 
 class Command(BaseCommand):
@@ -28,13 +28,28 @@ class Command(BaseCommand):
             "signed). Write --revoke=KID (kids may start with -).",
         )
         parser.add_argument("--list", action="store_true", help="Only list the keys.")
+        parser.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="Only create the first keys of a family that has no active key (the one-shot "
+            "step of a deploy: it never rotates keys that exist).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["revoke"]:
             signing_key_revoke(kid=options["revoke"])
             self.stdout.write(self.style.WARNING(f"revoked {options['revoke']}"))
         elif not options["list"]:
-            report = signing_keys_rotate(force=options["force"])
+            families: list[str | None] = [None]
+            if options["if_missing"]:
+                active = SigningKey.objects.filter(state=SigningKey.State.ACTIVE)
+                have = set(active.values_list("algorithm", flat=True))
+                families = [a for a in SigningKey.Algorithm.values if a not in have]
+            report = RotationReport()
+            for family in families:
+                step = signing_keys_rotate(force=options["force"], algorithm=family)
+                for name in ("created", "retired", "activated", "removed", "waiting"):
+                    getattr(report, name).extend(getattr(step, name))
             for kid in report.created:
                 self.stdout.write(f"created  {kid}")
             for kid in report.retired:
