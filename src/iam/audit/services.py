@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
+
+from django.utils import timezone
 
 from iam.audit.events import AuditEventType
 from iam.audit.models import AuditEvent
+from iam.core.conf import iam_settings
 from iam.core.http import NO_CLIENT, ClientInfo
 from iam.core.metrics import metrics_audit_event
 
@@ -77,3 +81,23 @@ def audit_logged(
         event.value,
         extra={"audit_type": event.value, "user_id": str(user_id), "session_id": str(session_id)},
     )
+
+
+def audit_events_prune(*, now: datetime | None = None, batch_size: int = 5000) -> int:
+    """Delete audit events older than ``IAM_AUDIT_RETENTION`` (0: keep them all), in batches
+    of ``batch_size`` by the ``created_at`` index, so that the table stays bounded and no
+    statement holds locks on millions of rows. Returns how many were deleted."""
+    retention = iam_settings.audit_retention
+    if not retention:
+        return 0
+    cutoff = (now or timezone.now()) - retention
+    deleted = 0
+    while True:
+        ids = list(
+            AuditEvent.objects.filter(created_at__lt=cutoff)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return deleted
+        deleted += AuditEvent.objects.filter(pk__in=ids).delete()[0]

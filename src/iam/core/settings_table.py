@@ -618,6 +618,11 @@ class IAMSettings:
         "IAM_SESSION_RETENTION", 7 * 24 * 3600,
         "how long ended sessions are kept before `cleanup_sessions` deletes them.",
     )  # fmt: skip
+    audit_retention = Seconds(
+        "IAM_AUDIT_RETENTION", 365 * 24 * 3600,
+        "how long audit events (the security log) are kept before `cleanup_audit` deletes them; "
+        "0 keeps them forever.",
+    )  # fmt: skip
     auth_state_cache = Str(
         "IAM_AUTH_STATE_CACHE", "auto",
         "keep \"is this session live, who is its user\" in the shared cache: `auto` (only with "

@@ -40,6 +40,12 @@ class DeviceSession(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["user", "revoked_at"], name="session_user_live"),
+            # cleanup_sessions finds sessions revoked before the retention cutoff by this one
+            models.Index(
+                fields=["revoked_at"],
+                name="session_revoked",
+                condition=models.Q(revoked_at__isnull=False),
+            ),
             models.Index(fields=["refresh_expires_at"], name="session_refresh_exp"),
             models.Index(fields=["expires_at"], name="session_abs_exp"),
         ]
