@@ -105,6 +105,15 @@ def count(model: Any) -> int:
         return cursor.fetchone()[0]
 
 
+def total_bytes(model: Any) -> int:
+    """The table with its indexes and TOAST, on disk."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_total_relation_size(%s)", [model._meta.db_table])
+        return cursor.fetchone()[0]
+
+
 def fill(users: int, sessions: int, audit: int, template_session: str) -> dict[str, float]:
     """Top the three tables up to these sizes; seconds each took."""
     from django.db import connection
@@ -346,6 +355,10 @@ def main() -> int:
             "audit_events": count(AuditEvent),
             "fill_seconds": {k: round(v, 1) for k, v in seconds.items()},
             "operations": measure(args.n, template_session),
+        }
+        stage["bytes_per_row"] = {
+            name: round(total_bytes(model) / max(1, count(model)))
+            for name, model in (("users", User), ("sessions", DeviceSession), ("audit", AuditEvent))
         }
         stage["cleanup"] = cleanups()
         stage["after_cleanup"] = {
