@@ -224,6 +224,16 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "social auto-link by the comparison key alone (a look-alike address takes the account)",
+        "src/iam/social/flows.py",
+        "        and same_address(identity.email, user.email)\n",
+        "",
+        (
+            "tests/social/test_linking.py"
+            "::test_auto_link_never_takes_an_account_whose_address_only_folds_like_the_providers",
+        ),
+    ),
+    Mutation(
         "~permission without its tenant check",
         "src/iam/tenancy/permissions.py",
         "return OperandHolder(AND, IsTenantMember, SingleOperandHolder(NOT, self))",
