@@ -234,6 +234,16 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "an ID token's single use keyed by its text (padding on the signature replays it)",
+        "src/iam/social/services.py",
+        'signed = id_token.rsplit(".", 1)[0]',
+        "signed = id_token",
+        (
+            "tests/social/test_native.py"
+            "::test_an_id_token_works_once_however_its_signature_is_written",
+        ),
+    ),
+    Mutation(
         "~permission without its tenant check",
         "src/iam/tenancy/permissions.py",
         "return OperandHolder(AND, IsTenantMember, SingleOperandHolder(NOT, self))",

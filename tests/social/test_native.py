@@ -43,6 +43,20 @@ def test_an_id_token_works_once(idp: Any, db: Any) -> None:
     assert again.json()["code"] == "id_token_invalid"
 
 
+def test_an_id_token_works_once_however_its_signature_is_written(idp: Any, db: Any) -> None:
+    """The signature segment is the one part of a JWT its signature does not cover: base64url
+    padding added to it decodes to the same signature, so the token is the same token."""
+    token = _id_token(idp, "app-pad", email="pad@idp.test", email_verified=True)
+    signature = token.rsplit(".", 1)[1]
+    padding = "=" * (-len(signature) % 4)
+    assert padding  # an RS256 signature of 2048 bits is 342 characters: "==" completes it
+    assert _post({"id_token": token}).status_code == 200
+    again = _post({"id_token": token + padding})
+    assert again.status_code == 401, again.content
+    assert again.json()["code"] == "id_token_invalid"
+    assert SocialIdentity.objects.get(subject="app-pad").user.device_sessions.count() == 1
+
+
 def test_the_apps_nonce_must_match(idp: Any, db: Any) -> None:
     token = _id_token(idp, "app-3", email="app3@idp.test", email_verified=True)
     refused = _post({"id_token": token, "nonce": "another"})
