@@ -75,6 +75,25 @@ def test_a_forged_id_token_is_refused(idp: Any, db: Any, fault: str) -> None:
     assert not User.objects.exists()
 
 
+def test_an_address_longer_than_an_identity_holds_is_not_a_500(idp: Any, db: Any) -> None:
+    """RFC 3696's 320 characters pass the address check; accounts and identities hold 254. A
+    linked identity whose provider now gives a longer address still signs in (PostgreSQL
+    refused to record the address: a 500), and a new one is refused as having no address."""
+    domain = ".".join(["b" * 63, "c" * 63, "d" * 63, "example"])
+    address = f"{'a' * 64}@{domain}"
+    assert 254 < len(address) <= 320
+    first = _id_token(idp, "app-long", email="long@idp.test", email_verified=True)
+    assert _post({"id_token": first}).status_code == 200
+    again = _post({"id_token": _id_token(idp, "app-long", email=address, email_verified=True)})
+    assert again.status_code == 200, again.content
+    assert again.json()["user"]["email"] == "long@idp.test"
+    new = _id_token(idp, "app-long-2", email=address, email_verified=True)
+    refused = _post({"id_token": new})
+    assert refused.status_code == 403, refused.content
+    assert refused.json()["code"] == "social_email_missing"
+    assert User.objects.count() == 1
+
+
 def test_garbage_is_a_401_not_a_500(idp: Any, db: Any) -> None:
     for junk in ("x", "a.b.c", "e30.e30.", "." * 100):
         assert _post({"id_token": junk}).json()["code"] == "id_token_invalid"
