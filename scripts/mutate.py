@@ -244,6 +244,15 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "a prepared query keeps the clock of its first call (an expiry never passes)",
+        "src/iam/core/sql.py",
+        "if found.issuperset(self._examples) and not frozen:",
+        "if found.issuperset(self._examples):",
+        (
+            "tests/core/test_sql.py::test_a_query_that_reads_the_clock_is_never_frozen_at_its_first_call",
+        ),
+    ),
+    Mutation(
         "~permission without its tenant check",
         "src/iam/tenancy/permissions.py",
         "return OperandHolder(AND, IsTenantMember, SingleOperandHolder(NOT, self))",
