@@ -224,6 +224,35 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "social auto-link by the comparison key alone (a look-alike address takes the account)",
+        "src/iam/social/flows.py",
+        "        and same_address(identity.email, user.email)\n",
+        "",
+        (
+            "tests/social/test_linking.py"
+            "::test_auto_link_never_takes_an_account_whose_address_only_folds_like_the_providers",
+        ),
+    ),
+    Mutation(
+        "an ID token's single use keyed by its text (padding on the signature replays it)",
+        "src/iam/social/services.py",
+        'signed = id_token.rsplit(".", 1)[0]',
+        "signed = id_token",
+        (
+            "tests/social/test_native.py"
+            "::test_an_id_token_works_once_however_its_signature_is_written",
+        ),
+    ),
+    Mutation(
+        "a prepared query keeps the clock of its first call (an expiry never passes)",
+        "src/iam/core/sql.py",
+        "if found.issuperset(self._examples) and not frozen:",
+        "if found.issuperset(self._examples):",
+        (
+            "tests/core/test_sql.py::test_a_query_that_reads_the_clock_is_never_frozen_at_its_first_call",
+        ),
+    ),
+    Mutation(
         "~permission without its tenant check",
         "src/iam/tenancy/permissions.py",
         "return OperandHolder(AND, IsTenantMember, SingleOperandHolder(NOT, self))",

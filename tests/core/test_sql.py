@@ -30,7 +30,7 @@ def test_a_prepared_query_is_built_once_and_answers_like_the_orm(db):
     prepared = PreparedQuery(build, email=f"example-{uuid.uuid4().hex}")
     for email in ("a@example.com", "b@example.com", "nobody@example.com", "a@example.com"):
         assert prepared.rows(email=email) == list(_by_email(email=email))
-    assert len(builds) == 1  # compiled once, then only run
+    assert len(builds) == 2  # compiled once (a second build finds its changing constants), run
 
 
 def test_a_value_the_compiler_changes_falls_back_to_the_orm(db):
@@ -88,3 +88,44 @@ def test_prepared_rows_are_converted_like_the_orms(user):
     )
     assert prepared.rows(email=user.email) == [(user.pk, True)]
     assert isinstance(prepared.rows(email=user.email)[0][0], uuid.UUID)
+
+
+def test_a_query_that_reads_the_clock_is_never_frozen_at_its_first_call(user):
+    """A point in time the build takes (``timezone.now()``) comes out of the compiler as a
+    constant: run as compiled, the query would ask about the first call's moment forever (a
+    session that expired since still live, say). Such a query is built at every call."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+    prepared = PreparedQuery(
+        lambda *, email: User.objects.filter(
+            email=email, last_login__gt=timezone.now() - timedelta(hours=1)
+        ).values_list("email"),
+        email=f"example-{uuid.uuid4().hex}",
+    )
+    assert prepared.rows(email=user.email) == [(user.email,)]
+    User.objects.filter(pk=user.pk).update(last_login=timezone.now() - timedelta(hours=2))
+    assert prepared.rows(email=user.email) == []  # the hour is counted from now, every call
+    assert prepared._compiled is None
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite takes no row locks")
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_row_lock_outside_a_transaction_is_refused_like_the_orms(user):
+    """``FOR UPDATE`` in autocommit locks the row for that one statement: nothing. The ORM
+    refuses such a query; run as compiled, it went through and the caller held no lock."""
+    from django.db.transaction import TransactionManagementError
+
+    prepared = PreparedQuery(
+        lambda *, user_id: (
+            User.objects.select_for_update().filter(pk=user_id).values_list("email")[:1]
+        ),
+        user_id=uuid.uuid4(),
+    )
+    with transaction.atomic():
+        assert prepared.first(user_id=user.pk) == (user.email,)
+    assert prepared._compiled is not None
+    with pytest.raises(TransactionManagementError):
+        prepared.first(user_id=user.pk)

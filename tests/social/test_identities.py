@@ -128,3 +128,28 @@ def test_a_connect_whose_session_ended_meanwhile_links_nothing(
     response = SignIn(browser, idp).callback(back)
     assert redirect_query(response)["social_error"] == "reauthentication_required"
     assert not SocialIdentity.objects.exists()
+
+
+def test_cross_site_requests_with_the_cookies_change_no_identity(idp: Any, user: User) -> None:
+    """Connect, confirm a pending link and disconnect ride on the access cookie: without the
+    CSRF header a page of another site can send none of them (the link endpoint picks its own
+    authentication per method, so it is attacked here too)."""
+    browser = APIClient(enforce_csrf_checks=True)
+    idp.account("csrf-1", email="alice@example.com", email_verified=True)
+    assert redirect_query(SignIn(browser, idp).run("csrf-1"))["social_step"] == "link"
+    browser.get("/api/auth/csrf/")
+    signed_in = browser.post(
+        "/api/auth/login/",
+        {"email": "alice@example.com", "password": PASSWORD},
+        format="json",
+        HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value,
+    )
+    assert signed_in.status_code == 200
+    row = SocialIdentity.objects.create(user=user, provider="idp", subject="csrf-old")
+    attempts = [
+        browser.post("/api/auth/social/link/", {}, format="json"),
+        browser.post("/api/auth/social/identities/", {"provider": "idp"}, format="json"),
+        browser.delete(f"/api/auth/social/identities/{row.pk}/"),
+    ]
+    assert [(r.status_code, r.json()["code"]) for r in attempts] == [(403, "csrf_failed")] * 3
+    assert list(SocialIdentity.objects.values_list("subject", flat=True)) == ["csrf-old"]

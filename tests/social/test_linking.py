@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from rest_framework.test import APIClient
 
 from iam.accounts.models import User
@@ -204,3 +205,44 @@ def test_deleting_the_account_deletes_its_identities(idp: Any, db: Any) -> None:
     # the same identity now makes a new account, not a way into the deleted one
     SignIn(APIClient(), idp).run("del-1")
     assert User.objects.filter(email="del@idp.test", is_active=True).exists()
+
+
+@pytest.mark.parametrize(
+    ("local", "asserted"),
+    [
+        # another domain under IDNA 2008 (xn--strae-oqa), which its owner may register
+        ("ceo@strasse.example", "ceo@straße.example"),
+        # a zero-width joiner: dropped by the fold, another domain where IDNA keeps it
+        ("ceo@example.com", "ceo@exam\u200dple.com"),
+        # the Kelvin sign: another mailbox on a server that takes UTF-8 local parts
+        ("kate@example.com", "\u212aate@example.com"),
+    ],
+)
+def test_auto_link_never_takes_an_account_whose_address_only_folds_like_the_providers(
+    test_provider: Any, settings: Any, keys: Any, db: Any, local: str, asserted: str
+) -> None:
+    """The comparison key (NFKC_Casefold) makes look-alikes one account so that nobody can
+    register a second one; it must not hand an account to whoever verified a look-alike
+    address at a provider. Such a sign-in gets a pending link, which only the owner confirms."""
+    settings.IAM_SOCIAL_PROVIDERS = [
+        provider_config("autolink", test_provider.issuer, auto_link=True)
+    ]
+    victim = User.objects.create_user(email=local, password=PASSWORD, email_verified=True)
+    sub = f"fold-{local}"
+    test_provider.account(sub, email=asserted, email_verified=True)
+    response = SignIn(APIClient(), test_provider, "autolink").run(sub)
+    assert redirect_query(response)["social_step"] == "link"
+    assert not SocialIdentity.objects.exists()
+    assert not DeviceSession.objects.filter(user=victim).exists()
+
+
+def test_auto_link_takes_the_same_address_in_another_ascii_case(
+    test_provider: Any, settings: Any, user: User, keys: Any
+) -> None:
+    settings.IAM_SOCIAL_PROVIDERS = [
+        provider_config("autolink", test_provider.issuer, auto_link=True)
+    ]
+    test_provider.account("al-case", email="Alice@EXAMPLE.com", email_verified=True)
+    response = SignIn(APIClient(), test_provider, "autolink").run("al-case")
+    assert response["Location"] == "https://app.iam.test/"
+    assert SocialIdentity.objects.get(subject="al-case").user == user

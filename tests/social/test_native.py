@@ -43,6 +43,20 @@ def test_an_id_token_works_once(idp: Any, db: Any) -> None:
     assert again.json()["code"] == "id_token_invalid"
 
 
+def test_an_id_token_works_once_however_its_signature_is_written(idp: Any, db: Any) -> None:
+    """The signature segment is the one part of a JWT its signature does not cover: base64url
+    padding added to it decodes to the same signature, so the token is the same token."""
+    token = _id_token(idp, "app-pad", email="pad@idp.test", email_verified=True)
+    signature = token.rsplit(".", 1)[1]
+    padding = "=" * (-len(signature) % 4)
+    assert padding  # an RS256 signature of 2048 bits is 342 characters: "==" completes it
+    assert _post({"id_token": token}).status_code == 200
+    again = _post({"id_token": token + padding})
+    assert again.status_code == 401, again.content
+    assert again.json()["code"] == "id_token_invalid"
+    assert SocialIdentity.objects.get(subject="app-pad").user.device_sessions.count() == 1
+
+
 def test_the_apps_nonce_must_match(idp: Any, db: Any) -> None:
     token = _id_token(idp, "app-3", email="app3@idp.test", email_verified=True)
     refused = _post({"id_token": token, "nonce": "another"})
@@ -59,6 +73,25 @@ def test_a_forged_id_token_is_refused(idp: Any, db: Any, fault: str) -> None:
     assert refused.status_code == 401
     assert refused.json()["code"] == "id_token_invalid"
     assert not User.objects.exists()
+
+
+def test_an_address_longer_than_an_identity_holds_is_not_a_500(idp: Any, db: Any) -> None:
+    """RFC 3696's 320 characters pass the address check; accounts and identities hold 254. A
+    linked identity whose provider now gives a longer address still signs in (PostgreSQL
+    refused to record the address: a 500), and a new one is refused as having no address."""
+    domain = ".".join(["b" * 63, "c" * 63, "d" * 63, "example"])
+    address = f"{'a' * 64}@{domain}"
+    assert 254 < len(address) <= 320
+    first = _id_token(idp, "app-long", email="long@idp.test", email_verified=True)
+    assert _post({"id_token": first}).status_code == 200
+    again = _post({"id_token": _id_token(idp, "app-long", email=address, email_verified=True)})
+    assert again.status_code == 200, again.content
+    assert again.json()["user"]["email"] == "long@idp.test"
+    new = _id_token(idp, "app-long-2", email=address, email_verified=True)
+    refused = _post({"id_token": new})
+    assert refused.status_code == 403, refused.content
+    assert refused.json()["code"] == "social_email_missing"
+    assert User.objects.count() == 1
 
 
 def test_garbage_is_a_401_not_a_500(idp: Any, db: Any) -> None:

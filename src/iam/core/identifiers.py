@@ -27,6 +27,7 @@ goes.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections.abc import Iterable
 
@@ -49,6 +50,20 @@ def identifier_fold(text: str) -> str:
 def identifier_key(text: str) -> str:
     """What an e-mail address or a username is compared, stored, looked up and counted by."""
     return sha256_hex(identifier_fold(text))
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def same_address(a: str, b: str) -> bool:
+    """Whether two e-mail addresses name one mailbox for certain: equal but for the case of the
+    ASCII letters A to Z. The key is wider on purpose and must stay so for what it decides
+    (nobody registers a look-alike of a taken address), but it must never hand an account to
+    whoever controls a look-alike: ``ß`` and ``ss``, the Kelvin sign and ``k``, a joiner and
+    nothing are other mailboxes, and under IDNA 2008 other domains (``straße.example`` is
+    ``xn--strae-oqa.example``). Whoever trusts a third party's word for an address (a social
+    sign-in linking itself to an account) compares with this, not with the key."""
+    return a.strip().translate(_ASCII_LOWER) == b.strip().translate(_ASCII_LOWER)
 
 
 def key_collisions[T](rows: Iterable[tuple[T, str]]) -> list[list[T]]:

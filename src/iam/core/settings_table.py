@@ -454,7 +454,8 @@ class Environment:
     IAM_SOCIAL_GOOGLE_AUTO_LINK = Bool(
         "IAM_SOCIAL_GOOGLE_AUTO_LINK", False,
         "link a first sign-in to the account with the same address without asking its owner, "
-        "when both sides verified it (also `_GITHUB_`, `_MICROSOFT_`, `_OIDC_<NAME>_`).",
+        "when both sides verified it and it is written alike (ASCII case aside; also "
+        "`_GITHUB_`, `_MICROSOFT_`, `_OIDC_<NAME>_`).",
     )  # fmt: skip
     IAM_SOCIAL_GITHUB_CLIENT_ID = Str(
         "IAM_SOCIAL_GITHUB_CLIENT_ID", "",

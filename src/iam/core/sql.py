@@ -3,11 +3,16 @@ the work of several ORM statements in one round trip)."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from typing import Any
 
 from django.db import connection
 from django.db.models import AutoField, Model, QuerySet
+from django.db.transaction import TransactionManagementError
+
+# a point in time (or span) among a compiled query's constants is the first call's clock
+_MOMENTS = (datetime.date, datetime.time, datetime.timedelta)
 
 
 def insert_values(instance: Model) -> tuple[str, list[Any]]:
@@ -37,7 +42,13 @@ class PreparedQuery:
     call swaps the real values in at their places. The SQL stays the ORM's: no query is written
     by hand, and a definition shared with other code (an ``Exists`` a selector provides) stays
     one definition. If an example value does not come out of the compiler unchanged, the query is
-    built with the ORM at every call instead (never wrong, only slower).
+    built with the ORM at every call instead (never wrong, only slower); so is a query whose
+    compiled constants hold a date, time or span (``timezone.now()`` read by ``build``: compiled
+    once, it would ask about the first call's moment for ever; a constant that a second build
+    gives differently counts as one too).
+
+    A row lock (``select_for_update``) is refused outside a transaction, as the ORM refuses it:
+    in autocommit the lock ends with the statement, and the caller would hold nothing.
     """
 
     def __init__(self, build: Callable[..., QuerySet[Any]], **examples: Any) -> None:
@@ -45,11 +56,15 @@ class PreparedQuery:
         self._compiled: tuple[str, list[tuple[str | None, Any]]] | None = None
         self._convert: Callable[[list[Any]], list[tuple[Any, ...]]] = list
         self._fallback = False
+        self._locks = False
 
     def _compile(self) -> None:
         queryset = self._build(**self._examples)
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
+        self._locks = bool(
+            queryset.query.select_for_update and compiler.connection.features.has_select_for_update
+        )
         # the column converters the ORM applies to its rows (e.g. UUIDs stored as text)
         converters = compiler.get_converters(
             [column[0] for column in compiler.select[: compiler.col_count]]
@@ -64,7 +79,14 @@ class PreparedQuery:
             name = next((k for k, v in self._examples.items() if param == v), None)
             slots.append((name, param))
             found.add(name)
-        if found.issuperset(self._examples):
+        # a constant that is a moment (PostgreSQL's parameters), or that a second build gives
+        # differently (SQLite's, which arrive as text), came from the clock, not the code
+        _, again = self._build(**self._examples).query.get_compiler(using=queryset.db).as_sql()
+        frozen = len(again) != len(slots) or any(
+            name is None and (isinstance(value, _MOMENTS) or value != other)
+            for (name, value), other in zip(slots, again, strict=False)
+        )
+        if found.issuperset(self._examples) and not frozen:
             self._compiled = (sql, slots)
         else:
             self._fallback = True
@@ -76,6 +98,10 @@ class PreparedQuery:
         if self._compiled is None:
             return list(self._build(**values))
         sql, slots = self._compiled
+        if self._locks and connection.get_autocommit():
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
         params = [values[name] if name is not None else constant for name, constant in slots]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -45,6 +45,7 @@ from iam.core.exceptions import (
     SocialEmailNotVerified,
     SocialIdentityInUse,
 )
+from iam.core.identifiers import same_address
 from iam.mfa.challenge import MfaChallengeStarted
 from iam.sessions.models import DeviceSession, Transport
 from iam.sessions.services import ClientInfo, IssuedTokens
@@ -249,9 +250,15 @@ def _existing_account(
     *, user: User, identity: ProviderIdentity, provider: ProviderConfig, client: ClientInfo
 ) -> LinkRequired | None:
     """An account has the identity's (verified) address: linked here only when the provider may
-    auto-link and the account verified the address too; otherwise its owner is asked (a pending
-    link). None when it was linked."""
-    if provider.auto_link and user.email_verified and user.is_active:
+    auto-link, the account verified the address too and the provider's address is the account's
+    as written (``same_address``: the key that found the account also matches look-alikes of
+    it); otherwise its owner is asked (a pending link). None when it was linked."""
+    if (
+        provider.auto_link
+        and user.email_verified
+        and user.is_active
+        and same_address(identity.email, user.email)
+    ):
         identity_link(user=user, identity=identity, method="auto", client=client)
         return None
     if not user.is_active:

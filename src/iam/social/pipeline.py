@@ -42,6 +42,10 @@ def _true(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
+# what an account (and an identity) holds; the address check alone allows RFC 3696's 320
+_ADDRESS_MAX = User._meta.get_field("email").max_length or 254
+
+
 def _address(value: Any) -> str:
     if not isinstance(value, str):
         return ""
@@ -50,7 +54,8 @@ def _address(value: Any) -> str:
         _email_valid(value)
     except ValidationError:
         return ""
-    return User.objects.normalize_email(value)
+    address = User.objects.normalize_email(value)  # may grow: "İ" lower-cased is two
+    return address if len(address) <= _ADDRESS_MAX else ""
 
 
 def github_verified_email(response: dict[str, Any]) -> tuple[str, bool]:

@@ -245,7 +245,12 @@ def social_state_cleanup(*, now: datetime | None = None) -> None:
 
 
 def id_token_use(*, provider: str, id_token: str, expires: int) -> bool:
-    """Record an ID token given to the token endpoint; False if it was given before."""
+    """Record an ID token given to the token endpoint; False if it was given before.
+
+    Recorded by what its signature covers (header and claims, as encoded): the signature segment
+    can be written in more than one way that decodes alike (base64url padding), and each would
+    otherwise count as another token."""
+    signed = id_token.rsplit(".", 1)[0]
     return bool(
-        SocialNonce.use(f"iam.social.id_token.{provider}", int(expires), sha256_hex(id_token))
+        SocialNonce.use(f"iam.social.id_token.{provider}", int(expires), sha256_hex(signed))
     )
