@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from iam.core.db import pool_check
+from iam.core.db import PREPARE_THRESHOLD, pool_check
 from iam.core.settings_table import Environment, IAMSettings, Jwt, Setting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -157,6 +157,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _connect_timeout = _env(Environment.DATABASE_CONNECT_TIMEOUT)
     _db_options = DATABASES["default"].setdefault("OPTIONS", {})
     _db_options.setdefault("connect_timeout", _connect_timeout)
+    if _env(Environment.DATABASE_PREPARED_STATEMENTS):
+        # Parameters bound by the server, and a statement run often enough prepared on its
+        # connection: the refresh's one statement and the sign-in's reads are then neither
+        # parsed nor planned again (Django's default binds on the client and never prepares).
+        _db_options.setdefault("server_side_binding", True)
+        _db_options.setdefault("prepare_threshold", PREPARE_THRESHOLD)
     if _env(Environment.DATABASE_POOL):
         # psycopg 3 connection pool (Django >= 5.1); exclusive with persistent connections. A
         # connection is checked the same way when the pool hands it out.

@@ -183,3 +183,28 @@ def test_a_database_that_does_not_answer_is_waited_for_a_bounded_time(tmp_path, 
     result = _django(["shell", "-c", show], **env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == expected
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, "True|5"),
+        ({"DATABASE_PREPARED_STATEMENTS": "false"}, "None|None"),
+        ({"DATABASE_POOL": "true"}, "True|5"),
+    ],
+)
+def test_prepared_statements_are_on_unless_turned_off(tmp_path, extra, expected):
+    """Server-side binding with psycopg's prepare threshold by default (Django's default binds
+    on the client and never prepares); off for poolers that cannot carry prepared statements."""
+    env = {
+        **_production_env(tmp_path),
+        "DATABASE_URL": "postgres://iam@db.example.com:5432/iam",
+        **extra,
+    }
+    show = (
+        "from django.conf import settings as s; o = s.DATABASES['default']['OPTIONS']; "
+        "print(o.get('server_side_binding'), o.get('prepare_threshold'), sep='|')"
+    )
+    result = _django(["shell", "-c", show], **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected

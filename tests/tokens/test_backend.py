@@ -12,8 +12,10 @@ import pytest
 import time_machine
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from rest_framework_simplejwt.exceptions import TokenBackendError
 
 from iam.core.exceptions import TokenInvalid
+from iam.tokens.backend import header_for_key_choice
 from iam.tokens.keys import key_ring, signing_key
 from iam.tokens.verification import access_token_validate
 
@@ -171,3 +173,53 @@ def test_tampered_payload_is_rejected(api, tokens):
 def test_garbage_is_rejected(api, keys, garbage):
     response = api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {garbage}")
     assert response.status_code == 401
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_the_key_choice_reads_the_header_as_pyjwt_does(tokens):
+    for token in (tokens["access"], tokens["refresh"]):
+        assert header_for_key_choice(token) == jwt.get_unverified_header(token)
+
+
+@pytest.mark.parametrize("junk", ["!!!!", "****", "%%%%", "====", "!"])
+def test_a_header_with_junk_a_lenient_decoder_skips_is_rejected(api, tokens, junk):
+    """The key is chosen from a lenient reading of the header (base64 that skips foreign
+    characters reads the same kid); PyJWT's strict reading must still refuse the token."""
+    head, body, sig = tokens["access"].split(".")
+    tampered = f"{head[:8]}{junk}{head[8:]}.{body}.{sig}"
+    if junk == "!!!!":  # the lenient reading sees the genuine header: the key is found
+        assert header_for_key_choice(tampered) == jwt.get_unverified_header(tokens["access"])
+    _assert_rejected(api, tampered)
+    head, body, sig = tokens["refresh"].split(".")
+    response = api.post(
+        "/api/auth/refresh/", {"refresh": f"{head[:8]}{junk}{head[8:]}.{body}.{sig}"}, format="json"
+    )
+    assert response.status_code == 401, response.content
+    assert response.json()["code"] == "token_not_valid"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        _b64(b"[]"),  # not an object
+        _b64(b'"RS256"'),
+        _b64(b"[" * 200),  # unbalanced nesting
+        _b64(json.dumps({"alg": "RS256", "typ": "at+jwt", "pad": "x" * 600}).encode()),  # long
+        "",
+        "%%%%",
+    ],
+)
+def test_headers_that_are_no_json_object_or_too_long_are_rejected(api, tokens, head):
+    _, body, sig = tokens["access"].split(".")
+    with pytest.raises(TokenBackendError):
+        header_for_key_choice(f"{head}.{body}.{sig}")
+    _assert_rejected(api, f"{head}.{body}.{sig}")
+
+
+def test_a_token_without_segments_is_rejected_before_any_key_is_chosen():
+    for token in ("", "no-dots-at-all", None, b"bytes.are.refused"):
+        with pytest.raises(TokenBackendError):
+            header_for_key_choice(token)

@@ -18,6 +18,11 @@ from __future__ import annotations
 import select
 from typing import Any
 
+# With DATABASE_PREPARED_STATEMENTS: a connection prepares a statement on its 5th run (psycopg's
+# own default; Django turns it off). Hot statements run thousands of times a minute; one-off
+# ones (migrations, the admin) are never prepared and fill no server memory.
+PREPARE_THRESHOLD = 5
+
 
 def peer_spoke(raw: Any) -> bool:
     """Whether the server sent anything on this idle connection (or it is closed already)."""

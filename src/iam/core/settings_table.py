@@ -286,6 +286,13 @@ class Environment:
         "also send Django's `SELECT 1` health check on the first use of a connection in each "
         "request (a round trip per request; the default guard asks the socket instead).",
     )
+    DATABASE_PREPARED_STATEMENTS = Bool(
+        "DATABASE_PREPARED_STATEMENTS",
+        True,
+        "bind parameters on the server and prepare a statement once a connection has run it 5 "
+        "times (the server then skips parsing and planning it). Set `false` behind a pooler "
+        "that cannot carry prepared statements (PgBouncer in transaction mode before 1.21).",
+    )
     REDIS_URL = Str(
         "REDIS_URL",
         "",

@@ -12,6 +12,9 @@ only place in the IAM that touches PyJWT (``tests/tokens/test_backend.py`` enfor
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import Any
 
 import jwt
@@ -26,6 +29,31 @@ from iam.tokens.services import refresh_signing_secret_current, signing_key_curr
 ALGORITHM = "RS256"  # access and service tokens (published keys)
 REFRESH_ALGORITHM = "HS256"  # refresh tokens (secrets the IAM never publishes)
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
+
+
+MAX_HEADER_SEGMENT = 512  # the IAM's headers are about 100 characters
+
+
+def header_for_key_choice(token: Any) -> dict[str, Any]:
+    """The token's JOSE header, read only to choose the key (``alg``, ``typ``, ``kid``).
+
+    ``jwt.get_unverified_header`` would decode and check all three segments of the token, which
+    ``jwt.decode`` then does again; this reads the first segment only. Nothing read here is
+    trusted: PyJWT verifies the signature over the header's exact bytes with the key chosen, and
+    its own strict reading of the header must equal this one."""
+    if not isinstance(token, str):
+        raise TokenBackendError("Token is invalid")
+    segment, dot, _ = token.partition(".")
+    if not dot or not 0 < len(segment) <= MAX_HEADER_SEGMENT:
+        raise TokenBackendError("Token is invalid")
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        header = json.loads(raw)
+    except (binascii.Error, ValueError, RecursionError) as exc:
+        raise TokenBackendError("Token is invalid") from exc
+    if not isinstance(header, dict):
+        raise TokenBackendError("Token is invalid")
+    return header
 
 
 class KeyedTokenBackend(TokenBackend):
@@ -68,17 +96,14 @@ class KeyedTokenBackend(TokenBackend):
     def decode(self, token: Any, verify: bool = True) -> dict[str, Any]:
         if not verify:
             raise TokenBackendError("Unverified decoding is not allowed.")
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError as exc:
-            raise TokenBackendError("Token is invalid") from exc
+        header = header_for_key_choice(token)
         if header.get("alg") != self.algorithm or header.get("typ") != self.typ:
             raise TokenBackendError("Token is invalid")
         key = self._verifying_key(header.get("kid"))
         if key is None:
             raise TokenBackendError("Token is signed by an unknown key")
         try:
-            claims = jwt.decode(
+            decoded = jwt.decode_complete(
                 token,
                 key,
                 algorithms=[self.algorithm],
@@ -91,6 +116,9 @@ class KeyedTokenBackend(TokenBackend):
             raise TokenBackendExpiredToken("Token is expired") from exc
         except jwt.InvalidTokenError as exc:
             raise TokenBackendError("Token is invalid") from exc
+        if decoded["header"] != header:  # PyJWT's strict reading of the header decides
+            raise TokenBackendError("Token is invalid")
+        claims = decoded["payload"]
         try:
             token_claims_check(claims)
         except MalformedClaims as exc:
