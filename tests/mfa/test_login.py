@@ -313,6 +313,23 @@ def test_the_tenant_asked_for_at_the_password_step_is_kept(
     assert claims["roles"] == ["admin"]
 
 
+def test_the_only_tenant_is_chosen_for_a_user_with_mfa_too(
+    api: Any, user_with_totp: Enrolled, login: Any
+) -> None:
+    """The default tenant is decided with MFA and device history, under the lock, and the
+    pending sign-in carries it to the second step."""
+    from iam.tenancy.models import Membership, Role, Tenant
+
+    acme = Tenant.objects.create(slug="acme", name="Acme")
+    Membership.objects.create(
+        tenant=acme, user=user_with_totp.user, role=Role.objects.get(name="member")
+    )
+    token = login(api).json()["mfa_token"]
+    response = _complete(api, token, user_with_totp.code())
+    assert response.status_code == 200, response.content
+    assert access_token_validate(response.json()["access"])["tenant"] == "acme"
+
+
 def test_bad_input_is_a_clear_400(api: Any, db: Any) -> None:
     for body in ({}, {"mfa_token": "x"}, {"code": "123456"}, {"mfa_token": ["x"], "code": 1}):
         response = api.post("/api/auth/login/mfa/", body, format="json")

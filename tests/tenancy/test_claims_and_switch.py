@@ -41,6 +41,16 @@ def test_the_only_tenant_is_chosen_by_default_and_none_of_several(
     assert TENANT_CLAIMS.isdisjoint(claims(signed_in("two@example.com")))
 
 
+def test_the_default_tenant_counts_active_tenants_only(acme, globex, make_member, signed_in):
+    make_member("both@example.com", acme)
+    make_member("both@example.com", globex)
+    globex.is_active = False
+    globex.save()
+    assert claims(signed_in("both@example.com"))["tenant"] == "acme"
+    make_member("gone@example.com", globex)
+    assert TENANT_CLAIMS.isdisjoint(claims(signed_in("gone@example.com")))
+
+
 def test_login_for_a_tenant_one_is_not_a_member_of_is_403(api, acme, globex, make_member, keys):
     make_member("ann@example.com", acme)
     for slug in ("globex", "no-such-tenant"):  # unknown and foreign look the same

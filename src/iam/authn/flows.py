@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
@@ -26,7 +27,8 @@ from iam.sessions.services import IssuedTokens, session_issue, session_open
 from iam.tenancy.context import TenantRef
 from iam.tenancy.models import Membership
 from iam.tenancy.selectors import (
-    membership_default,
+    membership_default_expressions,
+    membership_default_of,
     membership_get,
     membership_get_by_slug,
     membership_locked,
@@ -58,15 +60,20 @@ def _wrong_password(
     raise InvalidCredentials()
 
 
+# "the user's only tenant, if exactly one": decided with the sign-in's other facts, under the lock
+DEFAULT_TENANT = object()
+
+
 def _tenant_for_login(
     *,
     user: User,
     tenant_slug: str | None,
     tenant_requested: TenantRef | None,
     tenant_asked: bool,
-) -> Membership | None:
+) -> Membership | object:
     """The membership the new session is scoped to: the tenant asked for in the body, else the
-    one the request names (``X-Tenant`` or host), else the user's only tenant if exactly one."""
+    one the request names (``X-Tenant`` or host). When none is named, ``DEFAULT_TENANT``: the
+    user's only tenant if exactly one, read with the sign-in's facts (``_sign_in_facts``)."""
     if tenant_slug is not None:
         membership = membership_get_by_slug(user_id=user.pk, slug=tenant_slug)
     elif tenant_requested:
@@ -74,7 +81,7 @@ def _tenant_for_login(
     elif tenant_asked:  # the header or host named a tenant that does not exist or is inactive
         membership = None
     else:
-        return membership_default(user_id=user.pk)
+        return DEFAULT_TENANT
     if membership is None:  # unknown and not-a-member tenants look the same
         raise NotTenantMember()
     return membership
@@ -84,6 +91,7 @@ def _sign_in_facts_query(*, user_id: Any, user_agent: str) -> Any:
     return User.objects.filter(pk=user_id).values_list(
         mfa_enabled_expression(user_id=user_id),
         *sign_in_device_seen(user_id=user_id, user_agent=user_agent),
+        *membership_default_expressions(user_id=user_id),
     )[:1]
 
 
@@ -93,13 +101,23 @@ _SIGN_IN_FACTS = PreparedQuery(
 )
 
 
-def _sign_in_facts(*, user_id: Any, user_agent: str) -> tuple[bool, bool, bool]:
-    """``(MFA on, the user has a session, one from this user agent)`` in one statement, asked
-    once ``user_lock`` is held: a statement that starts after the wait sees what the sign-in or
-    MFA change that held the lock committed (whether MFA is on must be current; the device
-    history decides the new-device notice)."""
+@dataclass(frozen=True, slots=True)
+class _SignInFacts:
+    mfa_on: bool
+    has_sessions: bool  # the user has a session (ended ones included)
+    same_agent: bool  # one of them from this user agent
+    default_tenant: tuple[Any, Any]  # see membership_default_expressions
+
+
+def _sign_in_facts(*, user_id: Any, user_agent: str) -> _SignInFacts:
+    """Whether MFA is on, the device history and the user's default tenant in one statement,
+    asked once ``user_lock`` is held: a statement that starts after the wait sees what the
+    sign-in or MFA change that held the lock committed (whether MFA is on must be current; the
+    device history decides the new-device notice)."""
     row = _SIGN_IN_FACTS.first(user_id=user_id, user_agent=user_agent)
-    return (bool(row[0]), bool(row[1]), bool(row[2])) if row is not None else (False, False, False)
+    if row is None:
+        return _SignInFacts(False, False, False, (None, None))
+    return _SignInFacts(bool(row[0]), bool(row[1]), bool(row[2]), (row[3], row[4]))
 
 
 def login_with_password(
@@ -200,7 +218,7 @@ def _first_factor_passed(
     user: User,
     transport: Transport,
     client: ClientInfo,
-    membership: Membership | None,
+    membership: Membership | object | None,
     tenant_refused: bool,
     unchanged: tuple[str, bool] | None = None,
     provider: str = "",
@@ -215,16 +233,19 @@ def _first_factor_passed(
         still = current == unchanged if unchanged is not None else bool(current and current[1])
         refusal = None if still else "changed_meanwhile"
         if refusal is None:
-            mfa_on, has_sessions, same_agent = _sign_in_facts(
-                user_id=user.pk, user_agent=client.user_agent
+            facts = _sign_in_facts(user_id=user.pk, user_agent=client.user_agent)
+            chosen = (
+                membership_default_of(*facts.default_tenant)
+                if membership is DEFAULT_TENANT
+                else cast(Membership | None, membership)
             )
             challenge = mfa_challenge_start(
                 user=user,
                 transport=transport,
-                tenant_id=membership.tenant_id if membership else None,
+                tenant_id=chosen.tenant_id if chosen else None,
                 tenant_refused=tenant_refused,
                 client=client,
-                mfa_on=mfa_on,
+                mfa_on=facts.mfa_on,
                 provider=provider,
             )
             if challenge is not None:
@@ -232,11 +253,11 @@ def _first_factor_passed(
             if not tenant_refused:
                 return _login_complete(
                     user=user,
-                    membership=membership,
+                    membership=chosen,
                     transport=transport,
                     client=client,
                     amr=["fed"] if provider else ["pwd"],
-                    device_seen=(has_sessions, same_agent),
+                    device_seen=(facts.has_sessions, facts.same_agent),
                     provider=provider,
                 )
             refusal = "not_a_member"

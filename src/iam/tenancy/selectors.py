@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
 
 from iam.core.sql import PreparedQuery
 from iam.tenancy.context import TenantRef
@@ -35,13 +35,29 @@ def membership_get_by_slug(*, user_id: Any, slug: str) -> Membership | None:
     )
 
 
-def membership_default(*, user_id: Any) -> Membership | None:
-    """The tenant a sign-in gets when none is asked for: the user's only one, if exactly one.
-    (A user of no tenant, the common case, costs one prepared read.)"""
-    found = _MEMBERSHIP_IDS.rows(user_id=user_id)
-    if len(found) != 1:
+def membership_default_expressions(*, user_id: Any) -> tuple[Subquery, Subquery]:
+    """The lowest and the highest id of the user's memberships of active tenants, as
+    expressions to ask in a statement made anyway (a sign-in asks them with its other facts):
+    equal ids mean exactly one tenant (``membership_default_of``). Both are served by the
+    ``(user, tenant)`` index."""
+    mine = Membership.objects.filter(user_id=user_id, tenant__is_active=True)
+    return (
+        Subquery(mine.order_by("pk").values("pk")[:1]),
+        Subquery(mine.order_by("-pk").values("pk")[:1]),
+    )
+
+
+def membership_default_of(lowest: Any, highest: Any) -> Membership | None:
+    """The tenant a sign-in gets when none is asked for: the user's only one, if exactly one
+    (``membership_default_expressions``). A user of no tenant, the common case, or of several
+    costs no query here."""
+    if lowest is None or lowest != highest:
         return None
-    return Membership.objects.select_related("role", "tenant").filter(pk=found[0][0]).first()
+    return (
+        Membership.objects.select_related("role", "tenant")
+        .filter(pk=lowest, tenant__is_active=True)
+        .first()
+    )
 
 
 def memberships_of_user(*, user_id: Any) -> QuerySet[Membership]:
@@ -71,12 +87,6 @@ _TENANT_BY_DOMAIN = PreparedQuery(
 _TENANT_BY_SLUG = PreparedQuery(
     lambda *, slug: Tenant.objects.filter(slug=slug, is_active=True).values_list("id", "slug")[:1],
     slug=f"example-{uuid.uuid4().hex}",
-)
-_MEMBERSHIP_IDS = PreparedQuery(
-    lambda *, user_id: Membership.objects.filter(
-        user_id=user_id, tenant__is_active=True
-    ).values_list("pk")[:2],
-    user_id=uuid.uuid4(),
 )
 
 
