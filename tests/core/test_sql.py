@@ -129,3 +129,17 @@ def test_a_prepared_row_lock_outside_a_transaction_is_refused_like_the_orms(user
     assert prepared._compiled is not None
     with pytest.raises(TransactionManagementError):
         prepared.first(user_id=user.pk)
+
+
+def test_insert_values_writes_an_explicit_automatic_key_too(user):
+    """The column list is planned once per model; an instance that already has its automatic
+    primary key gets it written, one without leaves it to the database."""
+    sql, params = insert_values(AuditEvent(id=424242, type="t", user_id=user.pk))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    sql, params = insert_values(AuditEvent(type="u", user_id=user.pk))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    assert sorted(AuditEvent.objects.values_list("type", flat=True)) == ["t", "u"]
+    assert AuditEvent.objects.get(type="t").pk == 424242
+    assert AuditEvent.objects.get(type="u").pk != 424242

@@ -81,6 +81,46 @@ def refresh_of_body(request: Request, serializer: type[serializers.Serializer]) 
     return checked.validated_data.get("refresh")
 
 
+_TRANSPORTS = frozenset(Transport.values)
+
+
+def _plain_text(value: Any, max_length: int, *, trim: bool = True) -> str | None:
+    """``value`` as a CharField (not blank, at most ``max_length``) would give it back, when it
+    is the plain case (an ASCII string without NUL); None for anything else (the serializer
+    then decides)."""
+    if not isinstance(value, str) or not value.isascii() or "\x00" in value:
+        return None
+    if trim:
+        value = value.strip()
+    return value if 0 < len(value) <= max_length else None
+
+
+def login_input_of_body(request: Request) -> dict[str, Any] | None:
+    """The login body as ``LoginApi.LoginInput`` would validate it, without building the
+    serializer (its fields are deep-copied for every instance), for the plain case every
+    sign-in is: a string e-mail address or username and password, a known ``transport``, no
+    ``tenant``. None for anything else: the serializer then decides, and its errors stay its
+    own (``tests/authn/test_login_input.py`` holds both to the same outcome)."""
+    data = request.data
+    if type(data) is not dict or "tenant" in data:  # a parsed JSON object, nothing else
+        return None
+    values: dict[str, Any] = {}
+    for name, max_length in (("email", 254), ("username", 150)):
+        if name in data:
+            if (text := _plain_text(data[name], max_length)) is None:
+                return None
+            values[name] = text
+    password = _plain_text(data.get("password"), PASSWORD_MAX, trim=False)
+    if password is None or not values:
+        return None
+    transport = data.get("transport", Transport.COOKIE.value)
+    if not isinstance(transport, str) or transport not in _TRANSPORTS:
+        return None
+    values["password"], values["transport"] = password, transport
+    values["identifier"] = values.get("email") or values["username"]
+    return values
+
+
 class CredentialsInput(serializers.Serializer):
     email = serializers.CharField(required=False, max_length=254)
     username = serializers.CharField(required=False, max_length=150)
@@ -162,15 +202,18 @@ class LoginApi(PublicAuthAPIView):
         summary="Sign in with a password; tokens travel as `transport` says",
     )
     def post(self, request: Request) -> Response:
-        data = self.LoginInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = login_input_of_body(request)
+        if values is None:
+            data = self.LoginInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            values = data.validated_data
         result = login_with_password(
-            user=login_account(request, data.validated_data["identifier"]),
-            identifier=data.validated_data["identifier"],
-            password=data.validated_data["password"],
-            transport=data.validated_data["transport"],
+            user=login_account(request, values["identifier"]),
+            identifier=values["identifier"],
+            password=values["password"],
+            transport=values["transport"],
             client=client_info(request),
-            tenant_slug=data.validated_data.get("tenant"),
+            tenant_slug=values.get("tenant"),
             tenant_requested=requested_tenant(request._request),
             tenant_asked=tenant_asked(request._request),
         )

@@ -5,31 +5,43 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
-from django.db import connection
-from django.db.models import AutoField, Model, QuerySet
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import AutoField, Field, Model, QuerySet
 from django.db.transaction import TransactionManagementError
 
 # a point in time (or span) among a compiled query's constants is the first call's clock
 _MOMENTS = (datetime.date, datetime.time, datetime.timedelta)
 
 
+@cache
+def _insert_plan(model: type[Model], vendor: str) -> tuple[str, tuple[Field, ...], Field | None]:
+    """Per model (and database vendor): the quoted column list, the fields in that order, and
+    the automatic primary key (left out when the instance has none yet)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    fields = tuple(model._meta.concrete_fields)
+    auto = next((f for f in fields if isinstance(f, AutoField)), None)
+    quote = db.ops.quote_name
+    return ", ".join(quote(str(f.column)) for f in fields if f is not auto), fields, auto
+
+
 def insert_values(instance: Model) -> tuple[str, list[Any]]:
     """``INSERT INTO <table> (<columns>) VALUES (%s, …)`` and its parameters for an unsaved
     model instance, its values prepared as ``save()`` prepares them (defaults, ``auto_now_add``,
     JSON, UUIDs); an automatic primary key is left to the database."""
-    meta = instance._meta
-    columns, params = [], []
-    for field in meta.concrete_fields:
-        if isinstance(field, AutoField) and getattr(instance, field.attname) is None:
-            continue
-        value = field.pre_save(instance, add=True)
-        columns.append(connection.ops.quote_name(str(field.column)))
-        params.append(field.get_db_prep_save(value, connection))
-    placeholders = ", ".join(["%s"] * len(columns))
-    table = connection.ops.quote_name(meta.db_table)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", params  # noqa: S608
+    db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: no proxy lookup per field
+    columns, fields, auto = _insert_plan(type(instance), db.vendor)
+    if auto is not None and getattr(instance, auto.attname) is not None:
+        auto = None  # an explicit primary key is written like any column
+        columns = ", ".join(db.ops.quote_name(str(f.column)) for f in fields)
+    params = [
+        f.get_db_prep_save(f.pre_save(instance, add=True), db) for f in fields if f is not auto
+    ]
+    placeholders = ", ".join(["%s"] * len(params))
+    table = db.ops.quote_name(instance._meta.db_table)
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", params  # noqa: S608
 
 
 class PreparedQuery:
