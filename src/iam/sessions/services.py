@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
 from typing import Any, Protocol, cast
 
 from django.contrib.auth import get_user_model
@@ -232,20 +233,16 @@ class _Rotated:
     tenant_claims: dict[str, Any] | None  # None: no live membership row came back
 
 
-def _rotate_in_one_statement(
-    *, sid: uuid.UUID, sub: str, jti: str, new_jti: str, now: datetime, client: ClientInfo
-) -> _Rotated | None:
-    """PostgreSQL: the whole happy path in one statement (and so one commit): compare-and-swap
-    the current jti of a live session of an active user, write the audit row, return session and
-    user, and the membership of the session's tenant for the tenant claims. ``None`` when anything
-    is off; the general path then decides what it was."""
+@cache
+def _rotation_sql() -> str:
+    """The rotation statement's text, built from the models' metadata once per process."""
     user_model = get_user_model()
     s_cols = ", ".join(f's."{c}" AS "s_{c}"' for c in _SESSION_COLUMNS)
     u_cols = ", ".join(
         f'u."{cast(Field, user_model._meta.get_field(c)).column}" AS "u_{c}"'
         for c in user_columns()
     )
-    sql = f"""
+    return f"""
         WITH rotated AS (
             UPDATE {DeviceSession._meta.db_table} AS s
                SET refresh_jti = %(new)s, previous_refresh_jti = %(old)s, rotated_at = %(now)s,
@@ -270,6 +267,17 @@ def _rotate_in_one_statement(
           LEFT JOIN {Tenant._meta.db_table} AS t ON t.id = m.tenant_id AND t.is_active
           LEFT JOIN {Role._meta.db_table} AS r ON r.id = m.role_id
     """  # noqa: S608  identifiers come from model metadata, values are parameters
+
+
+def _rotate_in_one_statement(
+    *, sid: uuid.UUID, sub: str, jti: str, new_jti: str, now: datetime, client: ClientInfo
+) -> _Rotated | None:
+    """PostgreSQL: the whole happy path in one statement (and so one commit): compare-and-swap
+    the current jti of a live session of an active user, write the audit row, return session and
+    user, and the membership of the session's tenant for the tenant claims. ``None`` when anything
+    is off; the general path then decides what it was."""
+    user_model = get_user_model()
+    sql = _rotation_sql()
     params: dict[str, Any] = {
         "new": new_jti,
         "old": jti,
