@@ -271,8 +271,10 @@ def test_a_password_login_asks_mfa_and_device_history_in_one_statement(api, user
     ]
     assert [i for i, q in enumerate(sql) if "iam_mfa_totpdevice" in q] == reads
     assert len(reads) == 1
-    # the user's default tenant (none here) rides on the same statement: no query of its own
+    # the user's default tenant (none here) and the tenant whose own domain the request came
+    # to (none) ride on the same statement: no query of their own
     assert [i for i, q in enumerate(sql) if "iam_tenancy_membership" in q] == reads
+    assert [i for i, q in enumerate(sql) if "iam_tenancy_tenant" in q] == reads
     if connection.vendor == "postgresql":
         assert len(locks) == 1
         assert locks[0] < reads[0]
@@ -301,7 +303,7 @@ def test_a_sign_in_is_recorded_with_its_session_in_one_statement(api, user, logi
     if connection.vendor == "postgresql":
         assert len(writes) == 1
         assert writes[0].lstrip().startswith("WITH opened AS (INSERT")
-        assert len(sql) == 5  # account, tenant by host, lock, facts (and default tenant), write
+        assert len(sql) == 4  # account, lock, facts (and the tenant), write
     else:
         assert [q.split()[0] for q in writes] == ["INSERT", "UPDATE", "INSERT"]
     session = DeviceSession.objects.get()

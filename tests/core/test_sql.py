@@ -60,8 +60,16 @@ def test_the_sign_in_reads_run_prepared_on_postgresql(api, user, login):
     assert _USER_LOCK._compiled is not None
     with transaction.atomic():
         assert _USER_LOCK.first(user_id=user.pk) == (user.password, True)
-    assert _SIGN_IN_FACTS.first(user_id=user.pk, user_agent="") == (False, True, True, None, None)
-    assert _SIGN_IN_FACTS.first(user_id=uuid.uuid4(), user_agent="") is None
+    assert _SIGN_IN_FACTS.first(user_id=user.pk, user_agent="", domain="testserver") == (
+        False,
+        True,
+        True,
+        None,
+        None,
+        None,
+        None,
+    )
+    assert _SIGN_IN_FACTS.first(user_id=uuid.uuid4(), user_agent="", domain="") is None
 
 
 def test_insert_values_writes_what_save_would(user):

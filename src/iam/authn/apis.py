@@ -45,7 +45,7 @@ from iam.sessions.transport import (
     refresh_cookie,
     token_response,
 )
-from iam.tenancy.middleware import requested_tenant, tenant_asked
+from iam.tenancy.middleware import tenant_named
 from iam.tokens.tokens import RefreshToken
 from iam.tokens.verification import access_token_validate
 
@@ -207,6 +207,7 @@ class LoginApi(PublicAuthAPIView):
             data = self.LoginInput(data=request.data)
             data.is_valid(raise_exception=True)
             values = data.validated_data
+        named = tenant_named(request._request)
         result = login_with_password(
             user=login_account(request, values["identifier"]),
             identifier=values["identifier"],
@@ -214,8 +215,9 @@ class LoginApi(PublicAuthAPIView):
             transport=values["transport"],
             client=client_info(request),
             tenant_slug=values.get("tenant"),
-            tenant_requested=requested_tenant(request._request),
-            tenant_asked=tenant_asked(request._request),
+            tenant_requested=named.requested,
+            tenant_asked=named.asked,
+            tenant_domain=named.domain,
         )
         if isinstance(result, MfaChallengeStarted):
             return mfa_required_response(result)
@@ -418,14 +420,16 @@ class CompatTokenObtainApi(PublicAuthAPIView):
     def post(self, request: Request) -> Response:
         data = CredentialsInput(data=request.data)
         data.is_valid(raise_exception=True)
+        named = tenant_named(request._request)
         result = login_with_password(
             user=login_account(request, data.validated_data["identifier"]),
             identifier=data.validated_data["identifier"],
             password=data.validated_data["password"],
             transport=Transport.BODY,
             client=client_info(request),
-            tenant_requested=requested_tenant(request._request),
-            tenant_asked=tenant_asked(request._request),
+            tenant_requested=named.requested,
+            tenant_asked=named.asked,
+            tenant_domain=named.domain,
         )
         if isinstance(result, MfaChallengeStarted):
             return mfa_required_response(result)

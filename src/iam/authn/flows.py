@@ -32,6 +32,8 @@ from iam.tenancy.selectors import (
     membership_get,
     membership_get_by_slug,
     membership_locked,
+    membership_of_pk,
+    tenant_of_domain_expressions,
 )
 
 
@@ -87,17 +89,21 @@ def _tenant_for_login(
     return membership
 
 
-def _sign_in_facts_query(*, user_id: Any, user_agent: str) -> Any:
+def _sign_in_facts_query(*, user_id: Any, user_agent: str, domain: str) -> Any:
     return User.objects.filter(pk=user_id).values_list(
         mfa_enabled_expression(user_id=user_id),
         *sign_in_device_seen(user_id=user_id, user_agent=user_agent),
         *membership_default_expressions(user_id=user_id),
+        *tenant_of_domain_expressions(user_id=user_id, domain=domain),
     )[:1]
 
 
 # built and compiled once per process; every sign-in only runs it
 _SIGN_IN_FACTS = PreparedQuery(
-    _sign_in_facts_query, user_id=uuid.uuid4(), user_agent=f"example-{uuid.uuid4().hex}"
+    _sign_in_facts_query,
+    user_id=uuid.uuid4(),
+    user_agent=f"example-{uuid.uuid4().hex}",
+    domain=f"example-{uuid.uuid4().hex}.invalid",
 )
 
 
@@ -107,17 +113,33 @@ class _SignInFacts:
     has_sessions: bool  # the user has a session (ended ones included)
     same_agent: bool  # one of them from this user agent
     default_tenant: tuple[Any, Any]  # see membership_default_expressions
+    domain_tenant: tuple[Any, Any]  # see tenant_of_domain_expressions
 
 
-def _sign_in_facts(*, user_id: Any, user_agent: str) -> _SignInFacts:
-    """Whether MFA is on, the device history and the user's default tenant in one statement,
-    asked once ``user_lock`` is held: a statement that starts after the wait sees what the
-    sign-in or MFA change that held the lock committed (whether MFA is on must be current; the
-    device history decides the new-device notice)."""
-    row = _SIGN_IN_FACTS.first(user_id=user_id, user_agent=user_agent)
+def _sign_in_facts(*, user_id: Any, user_agent: str, domain: str) -> _SignInFacts:
+    """Whether MFA is on, the device history, the user's default tenant and the tenant whose
+    own domain the request came to, in one statement, asked once ``user_lock`` is held: a
+    statement that starts after the wait sees what the sign-in or MFA change that held the lock
+    committed (whether MFA is on must be current; the device history decides the new-device
+    notice)."""
+    row = _SIGN_IN_FACTS.first(user_id=user_id, user_agent=user_agent, domain=domain)
     if row is None:
-        return _SignInFacts(False, False, False, (None, None))
-    return _SignInFacts(bool(row[0]), bool(row[1]), bool(row[2]), (row[3], row[4]))
+        return _SignInFacts(False, False, False, (None, None), (None, None))
+    return _SignInFacts(
+        bool(row[0]), bool(row[1]), bool(row[2]), (row[3], row[4]), (row[5], row[6])
+    )
+
+
+def _tenant_not_named(facts: _SignInFacts, *, domain: str) -> tuple[Membership | None, bool]:
+    """The membership for a sign-in whose request names no tenant by header, base-domain host
+    or body, and whether it is refused: the tenant whose own domain the request came to (a
+    member only; anyone else is refused, as for a tenant named any other way), else the user's
+    only tenant, if exactly one."""
+    tenant_id, membership_id = facts.domain_tenant
+    if domain and tenant_id is not None:
+        membership = membership_of_pk(pk=membership_id) if membership_id is not None else None
+        return membership, membership is None
+    return membership_default_of(*facts.default_tenant), False
 
 
 def login_with_password(
@@ -130,6 +152,7 @@ def login_with_password(
     tenant_slug: str | None = None,
     tenant_requested: TenantRef | None = None,
     tenant_asked: bool = False,
+    tenant_domain: str = "",
 ) -> IssuedTokens | MfaChallengeStarted:
     """Check the password and open a session, or, for a user with MFA on, start the second
     step (no tokens yet).
@@ -137,6 +160,10 @@ def login_with_password(
     Unknown account, wrong password and inactive account give the same answer after the same work
     (a full password hash), so the answer does not tell whether an account exists. Only a caller
     who knows the password learns that the address is unverified.
+
+    The tenant: ``tenant_slug`` (the body) wins, then ``tenant_requested`` when ``tenant_asked``
+    (see ``iam.tenancy.middleware.TenantNamed``), then the tenant whose own domain is
+    ``tenant_domain``, then the user's only tenant.
     """
     account_key = login_account_key(user, identifier)
     login_lockout_check(  # before any hashing
@@ -170,6 +197,7 @@ def login_with_password(
         membership=membership,
         tenant_refused=tenant_refused,
         unchanged=(user.password, True),
+        tenant_domain=tenant_domain,
     )
 
 
@@ -222,6 +250,7 @@ def _first_factor_passed(
     tenant_refused: bool,
     unchanged: tuple[str, bool] | None = None,
     provider: str = "",
+    tenant_domain: str = "",
 ) -> IssuedTokens | MfaChallengeStarted:
     """The first factor passed (the password ``unchanged`` names, or a sign-in at ``provider``):
     under the user's lock, start the second step or open the session."""
@@ -233,12 +262,13 @@ def _first_factor_passed(
         still = current == unchanged if unchanged is not None else bool(current and current[1])
         refusal = None if still else "changed_meanwhile"
         if refusal is None:
-            facts = _sign_in_facts(user_id=user.pk, user_agent=client.user_agent)
-            chosen = (
-                membership_default_of(*facts.default_tenant)
-                if membership is DEFAULT_TENANT
-                else cast(Membership | None, membership)
+            facts = _sign_in_facts(
+                user_id=user.pk, user_agent=client.user_agent, domain=tenant_domain
             )
+            if membership is DEFAULT_TENANT:
+                chosen, tenant_refused = _tenant_not_named(facts, domain=tenant_domain)
+            else:
+                chosen = cast(Membership | None, membership)
             challenge = mfa_challenge_start(
                 user=user,
                 transport=transport,

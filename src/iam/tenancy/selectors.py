@@ -53,10 +53,31 @@ def membership_default_of(lowest: Any, highest: Any) -> Membership | None:
     costs no query here."""
     if lowest is None or lowest != highest:
         return None
+    return membership_of_pk(pk=lowest)
+
+
+def membership_of_pk(*, pk: Any) -> Membership | None:
+    """The membership ``pk`` if its tenant is active, with its role and tenant (one query)."""
     return (
         Membership.objects.select_related("role", "tenant")
-        .filter(pk=lowest, tenant__is_active=True)
+        .filter(pk=pk, tenant__is_active=True)
         .first()
+    )
+
+
+def tenant_of_domain_expressions(*, user_id: Any, domain: str) -> tuple[Subquery, Subquery]:
+    """The active tenant whose own domain is ``domain`` (``host_domain``), and the user's
+    membership of it, as expressions to ask in a statement made anyway (a sign-in asks them
+    with its other facts instead of a statement of its own). The first is None when the domain
+    names no tenant; the second when the user is not a member."""
+    tenant = Tenant.objects.filter(domain=domain, is_active=True)
+    return (
+        Subquery(tenant.values("pk")[:1]),
+        Subquery(
+            Membership.objects.filter(
+                user_id=user_id, tenant__domain=domain, tenant__is_active=True
+            ).values("pk")[:1]
+        ),
     )
 
 
@@ -90,9 +111,14 @@ _TENANT_BY_SLUG = PreparedQuery(
 )
 
 
+def host_domain(host: str) -> str:
+    """A request's host as a tenant's domain is stored: lower case, without the port."""
+    return host.lower().rsplit(":", 1)[0] if host.count(":") == 1 else host.lower()
+
+
 def tenant_ref_by_host(*, host: str, base_domain: str) -> TenantRef | None:
     """The active tenant a request's host names: its own domain, or ``<slug>.<base_domain>``."""
-    host = host.lower().rsplit(":", 1)[0] if host.count(":") == 1 else host.lower()
+    host = host_domain(host)
     if not host:
         return None
     by_domain = _TENANT_BY_DOMAIN.first(domain=host)
