@@ -291,8 +291,10 @@ def port_in_use(port: int) -> bool:
 class Server:
     """gunicorn for one target; stopped (SIGTERM, then SIGKILL) on exit of the with-block."""
 
-    def __init__(self, target: Target, env: dict[str, str], args: argparse.Namespace) -> None:
-        self.target, self.env, self.port = target, env, args.port
+    def __init__(
+        self, target: Target, env: dict[str, str], args: argparse.Namespace, port: int
+    ) -> None:
+        self.target, self.env, self.port = target, env, port
         self.log_path = VAR_DIR / f"gunicorn-{target.name}.log"
         self.cmd = [
             str(GUNICORN),
@@ -301,7 +303,7 @@ class Server:
             "-k",
             args.worker_class,
             "-b",
-            f"127.0.0.1:{args.port}",
+            f"127.0.0.1:{port}",
             "--chdir",
             str(target.cwd),
             "--backlog",
@@ -461,8 +463,10 @@ def run_wrk(wrk: str, script: str, url: str, seconds: int, conns: int, env: dict
     return result
 
 
-def measure_login(client: Client, target: Target, n: int) -> dict:
-    """Interleave N timed logins with N in-process Argon2id verifies of the same cost."""
+def measure_logins(clients: dict[str, tuple[Client, Target]], n: int) -> dict[str, dict]:
+    """N timed logins per target, each followed by an in-process Argon2id verify of the same
+    cost; with several targets, login i of every target is timed before login i + 1 of any, so
+    a slow stretch of the machine falls on all of them."""
     from argon2 import PasswordHasher
 
     hasher = PasswordHasher(**ARGON2_PARAMS)
@@ -470,19 +474,26 @@ def measure_login(client: Client, target: Target, n: int) -> dict:
     # warm-up: connections, worker imports, caches, and statements a connection prepares on
     # their 5th run (psycopg's threshold; the IAM and the floor prepare, with 2 workers)
     for _ in range(12):
-        login(client, target)
-        hasher.verify(encoded, PASSWORD)
-    login_s, hash_s = [], []
+        for client, target in clients.values():
+            login(client, target)
+            hasher.verify(encoded, PASSWORD)
+    timed: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in clients}
     for _ in range(n):
-        t0 = time.perf_counter()
-        login(client, target)
-        login_s.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        hasher.verify(encoded, PASSWORD)
-        hash_s.append(time.perf_counter() - t0)
+        for name, (client, target) in clients.items():
+            login_s, hash_s = timed[name]
+            t0 = time.perf_counter()
+            login(client, target)
+            login_s.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            hasher.verify(encoded, PASSWORD)
+            hash_s.append(time.perf_counter() - t0)
+    return {name: login_stats(*timed[name]) for name in clients}
+
+
+def login_stats(login_s: list[float], hash_s: list[float]) -> dict:
     login_mean, hash_mean = statistics.fmean(login_s), statistics.fmean(hash_s)
     return {
-        "n": n,
+        "n": len(login_s),
         "login_mean_ms": round(login_mean * 1000, 3),
         "login_median_ms": round(statistics.median(login_s) * 1000, 3),
         "argon2_verify_mean_ms": round(hash_mean * 1000, 3),
@@ -505,76 +516,107 @@ def median_rps(runs: list[dict]) -> float:
     return round(statistics.median(r["ok_rps"] for r in runs), 2)
 
 
-def bench_target(target: Target, args: argparse.Namespace, wrk: str) -> dict:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **target.make_env()}
-    if args.reuse_db:
-        log(f"{target.name}: reusing database {target.db_name}")
-    else:
-        log(f"{target.name}: recreating database {target.db_name}")
-        recreate_database(target.db_name)
-    for cmd in target.setup_commands:
-        log(f"{target.name}: setup: {' '.join(cmd[1:3])} ...")
-        run_checked(cmd, env, target.cwd)
+class TargetRun:
+    """One target's database, server and wrk rounds."""
 
-    base = f"http://127.0.0.1:{args.port}"
-    conns = args.connections
-    with Server(target, env, args):
-        client = Client(args.port)
-        checks = sanity_check(client, target)
-        access = login(client, target)["access"]
-        me_env = {"WRK_TOKEN": access}
+    def __init__(self, target: Target, args: argparse.Namespace, wrk: str, port: int) -> None:
+        self.target, self.args, self.wrk, self.port = target, args, wrk, port
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **target.make_env()}
+        self.base = f"http://127.0.0.1:{port}"
+        self.runs: dict[str, list[dict]] = {"ping": [], "me": [], "refresh": []}
+
+    def start(self, stack: contextlib.ExitStack) -> None:
+        """Recreate the database, run the setup, start the server, check it, warm it up."""
+        target, args = self.target, self.args
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        if args.reuse_db:
+            log(f"{target.name}: reusing database {target.db_name}")
+        else:
+            log(f"{target.name}: recreating database {target.db_name}")
+            recreate_database(target.db_name)
+        for cmd in target.setup_commands:
+            log(f"{target.name}: setup: {' '.join(cmd[1:3])} ...")
+            run_checked(cmd, self.env, target.cwd)
+        stack.enter_context(Server(target, self.env, args, self.port))
+        self.client = Client(self.port)
+        self.checks = sanity_check(self.client, target)
+        self.me_env = {"WRK_TOKEN": login(self.client, target)["access"]}
         if args.warmup > 0:
             log(f"{target.name}: warm-up {args.warmup}s")
-            run_wrk(wrk, "get.lua", base + target.me_path, args.warmup, conns, me_env)
+            self.wrk_run("get.lua", target.me_path, args.warmup, self.me_env)
 
-        runs: dict[str, list[dict]] = {"ping": [], "me": [], "refresh": []}
+    def wrk_run(self, script: str, path: str, seconds: int, env: dict[str, str]) -> dict:
+        return run_wrk(self.wrk, script, self.base + path, seconds, self.args.connections, env)
+
+    def round(self, i: int) -> None:
+        target, duration = self.target, self.args.duration
+        log(f"{target.name}: round {i + 1}/{self.args.repeat}: ping, me, refresh ({duration}s)")
+        # a fresh access token each round: interleaved rounds outlast stock's 5-minute tokens
+        self.me_env = {"WRK_TOKEN": login(self.client, target)["access"]}
+        self.runs["ping"].append(self.wrk_run("get.lua", target.ping_path, duration, {}))
+        self.runs["me"].append(self.wrk_run("get.lua", target.me_path, duration, self.me_env))
+        # one distinct refresh-token chain per connection (-tN -cN)
+        tokens_file = VAR_DIR / f"refresh-tokens-{target.name}.txt"
+        chains = [login(self.client, target)["refresh"] for _ in range(self.args.connections)]
+        tokens_file.write_text("\n".join(chains) + "\n")
+        before = {k: sql_count(target.db_name, q) for k, q in target.count_queries.items()}
+        refresh = self.wrk_run(
+            "refresh.lua", target.refresh_path, duration, {"WRK_REFRESH_TOKENS": str(tokens_file)}
+        )
+        after = {k: sql_count(target.db_name, q) for k, q in target.count_queries.items()}
+        refresh["db_count_delta"] = {
+            k: None if None in (before[k], after[k]) else after[k] - before[k] for k in before
+        }
+        self.runs["refresh"].append(refresh)
+
+    def result(self, login_stats: dict) -> dict:
+        runs = self.runs
+        ping, me, refresh = (median_rps(runs[k]) for k in ("ping", "me", "refresh"))
+        # me and ping of one round ran back to back: their ratio is paired, so drift of the
+        # machine between rounds (±10 % here) does not move it the way a ratio of two medians
+        # moves
+        paired = [m["ok_rps"] / p["ok_rps"] for m, p in zip(runs["me"], runs["ping"], strict=True)]
+        return {
+            "ping_rps": ping,
+            "me_rps": me,
+            "me_vs_ping": round(statistics.median(paired), 4),
+            "me_vs_ping_rounds": [round(r, 4) for r in paired],
+            "me_vs_ping_of_medians": round(me / ping, 4),
+            "refresh_rps": refresh,
+            "refresh_rps_rounds": [r["ok_rps"] for r in runs["refresh"]],
+            "login": login_stats,
+            "valid": all(r["valid"] for rs in runs.values() for r in rs),
+            "checks": self.checks,
+            "runs": runs,
+        }
+
+
+def bench_targets(targets: list[Target], args: argparse.Namespace, wrk: str) -> dict[str, dict]:
+    """Every target in turn; with ``--interleave``, all servers up at once and round i of every
+    target run before round i + 1 of any (and the logins likewise), so that the machine's drift
+    over the run falls on every target alike."""
+    if not args.interleave:
+        results = {}
+        for target in targets:
+            with contextlib.ExitStack() as stack:
+                run = TargetRun(target, args, wrk, args.port)
+                run.start(stack)
+                for i in range(args.repeat):
+                    run.round(i)
+                log(f"{target.name}: login overhead ({args.logins} logins)")
+                logins = measure_logins({target.name: (run.client, target)}, args.logins)
+                results[target.name] = run.result(logins[target.name])
+        return results
+    with contextlib.ExitStack() as stack:
+        runs = [TargetRun(t, args, wrk, args.port + i) for i, t in enumerate(targets)]
+        for run in runs:
+            run.start(stack)
         for i in range(args.repeat):
-            log(f"{target.name}: round {i + 1}/{args.repeat}: ping, me, refresh ({args.duration}s)")
-            runs["ping"].append(
-                run_wrk(wrk, "get.lua", base + target.ping_path, args.duration, conns, {})
-            )
-            runs["me"].append(
-                run_wrk(wrk, "get.lua", base + target.me_path, args.duration, conns, me_env)
-            )
-            # one distinct refresh-token chain per connection (-tN -cN)
-            tokens_file = VAR_DIR / f"refresh-tokens-{target.name}.txt"
-            chains = [login(client, target)["refresh"] for _ in range(conns)]
-            tokens_file.write_text("\n".join(chains) + "\n")
-            before = {k: sql_count(target.db_name, q) for k, q in target.count_queries.items()}
-            refresh = run_wrk(
-                wrk,
-                "refresh.lua",
-                base + target.refresh_path,
-                args.duration,
-                conns,
-                {"WRK_REFRESH_TOKENS": str(tokens_file)},
-            )
-            after = {k: sql_count(target.db_name, q) for k, q in target.count_queries.items()}
-            refresh["db_count_delta"] = {
-                k: None if None in (before[k], after[k]) else after[k] - before[k] for k in before
-            }
-            runs["refresh"].append(refresh)
-
-        log(f"{target.name}: login overhead ({args.logins} logins)")
-        login_stats = measure_login(client, target, args.logins)
-
-    ping, me, refresh = (median_rps(runs[k]) for k in ("ping", "me", "refresh"))
-    # me and ping of one round ran back to back: their ratio is paired, so drift of the machine
-    # between rounds (±10 % here) does not move it the way a ratio of two medians moves
-    paired = [m["ok_rps"] / p["ok_rps"] for m, p in zip(runs["me"], runs["ping"], strict=True)]
-    return {
-        "ping_rps": ping,
-        "me_rps": me,
-        "me_vs_ping": round(statistics.median(paired), 4),
-        "me_vs_ping_rounds": [round(r, 4) for r in paired],
-        "me_vs_ping_of_medians": round(me / ping, 4),
-        "refresh_rps": refresh,
-        "login": login_stats,
-        "valid": all(r["valid"] for rs in runs.values() for r in rs),
-        "checks": checks,
-        "runs": runs,
-    }
+            for run in runs:
+                run.round(i)
+        log(f"login overhead ({args.logins} logins per target, interleaved)")
+        logins = measure_logins({r.target.name: (r.client, r.target) for r in runs}, args.logins)
+        return {r.target.name: r.result(logins[r.target.name]) for r in runs}
 
 
 def main() -> int:
@@ -594,7 +636,13 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=4, help="wrk -tN -cN")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn -w")
     parser.add_argument("--worker-class", default="sync", help="gunicorn -k")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=8765, help="the first target's port")
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="all servers up at once (ports --port, --port + 1, ...); round i of every target "
+        "before round i + 1 of any, logins likewise",
+    )
     parser.add_argument("--logins", type=int, default=60, help="timed sequential logins")
     parser.add_argument(
         "--reuse-db", action="store_true", help="do not drop/recreate the databases"
@@ -604,7 +652,7 @@ def main() -> int:
     targets = args.target or ["stock"]
     wrk = ensure_wrk()
 
-    results = {name: bench_target(TARGETS[name], args, wrk) for name in dict.fromkeys(targets)}
+    results = bench_targets([TARGETS[name] for name in dict.fromkeys(targets)], args, wrk)
     summary: dict = {
         "config": {
             "duration_s": args.duration,
@@ -613,6 +661,7 @@ def main() -> int:
             "gunicorn": f"-w {args.workers} -k {args.worker_class}",
             "argon2": ARGON2_PARAMS,
             "cpus": os.cpu_count(),
+            "interleave": args.interleave,
         },
         "targets": results,
     }
@@ -632,6 +681,18 @@ def main() -> int:
             "login_overhead_paired_median_ms": {
                 k: v["login"]["overhead_paired_median_ms"] for k, v in results.items()
             },
+        }
+    if args.interleave and "floor" in results:
+        # round i of each target ran next to round i of the floor: a paired ratio per round
+        floor_rounds = results["floor"]["refresh_rps_rounds"]
+        summary.setdefault("comparison", {})["refresh_over_floor_paired"] = {
+            name: round(
+                statistics.median(
+                    a / b for a, b in zip(r["refresh_rps_rounds"], floor_rounds, strict=True)
+                ),
+                4,
+            )
+            for name, r in results.items()
         }
     text = json.dumps(summary, indent=2)
     print(text)
