@@ -66,6 +66,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 collect_ignore_glob = [] if os.environ.get("IAM_BROWSER") == "1" else ["test_*.py"]
 
@@ -91,6 +92,24 @@ _EMPTIED = pytest.StashKey[Path]()
 
 
 # --- the browser ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """On SQLite the test database is a file. The default in-memory one is shared between the
+    live server's request threads in SQLite's shared-cache mode, whose table locks do not wait:
+    two requests writing at once (two tabs refreshing together) get "database table is
+    locked", an OperationalError answered 503. A file locks as in production (WAL,
+    ``IMMEDIATE`` transactions, SQLite's busy timeout)."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        name = tmp_path_factory.mktemp("database") / "browser.sqlite3"
+        database.setdefault("TEST", {})["NAME"] = str(name)
 
 
 @pytest.fixture(scope="session")
@@ -242,6 +261,8 @@ class IAMServer:
 
 @pytest.fixture
 def iam_server(live_server: Any, settings: Any, keys: Any) -> IAMServer:
+    # a database file, not SQLite's shared in-memory one (see django_db_modify_db_settings)
+    assert not connection.is_in_memory_db(), "concurrent requests would collide"
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, IAM_HOST]
     # plain HTTP: a browser keeps no Secure cookie set over http:// (but on localhost)
     settings.IAM_COOKIE_SECURE = False
