@@ -569,7 +569,7 @@ class TargetRun:
         }
         self.runs["refresh"].append(refresh)
 
-    def result(self, login_stats: dict) -> dict:
+    def result(self, logins: dict) -> dict:
         runs = self.runs
         ping, me, refresh = (median_rps(runs[k]) for k in ("ping", "me", "refresh"))
         # me and ping of one round ran back to back: their ratio is paired, so drift of the
@@ -584,7 +584,7 @@ class TargetRun:
             "me_vs_ping_of_medians": round(me / ping, 4),
             "refresh_rps": refresh,
             "refresh_rps_rounds": [r["ok_rps"] for r in runs["refresh"]],
-            "login": login_stats,
+            "login": logins,
             "valid": all(r["valid"] for rs in runs.values() for r in rs),
             "checks": self.checks,
             "runs": runs,
@@ -595,28 +595,23 @@ def bench_targets(targets: list[Target], args: argparse.Namespace, wrk: str) -> 
     """Every target in turn; with ``--interleave``, all servers up at once and round i of every
     target run before round i + 1 of any (and the logins likewise), so that the machine's drift
     over the run falls on every target alike."""
-    if not args.interleave:
-        results = {}
-        for target in targets:
-            with contextlib.ExitStack() as stack:
-                run = TargetRun(target, args, wrk, args.port)
-                run.start(stack)
-                for i in range(args.repeat):
-                    run.round(i)
-                log(f"{target.name}: login overhead ({args.logins} logins)")
-                logins = measure_logins({target.name: (run.client, target)}, args.logins)
-                results[target.name] = run.result(logins[target.name])
-        return results
-    with contextlib.ExitStack() as stack:
-        runs = [TargetRun(t, args, wrk, args.port + i) for i, t in enumerate(targets)]
-        for run in runs:
-            run.start(stack)
-        for i in range(args.repeat):
+    groups = [targets] if args.interleave else [[target] for target in targets]
+    results: dict[str, dict] = {}
+    for group in groups:
+        with contextlib.ExitStack() as stack:
+            runs = [TargetRun(t, args, wrk, args.port + i) for i, t in enumerate(group)]
             for run in runs:
-                run.round(i)
-        log(f"login overhead ({args.logins} logins per target, interleaved)")
-        logins = measure_logins({r.target.name: (r.client, r.target) for r in runs}, args.logins)
-        return {r.target.name: r.result(logins[r.target.name]) for r in runs}
+                run.start(stack)
+            for i in range(args.repeat):
+                for run in runs:
+                    run.round(i)
+            names = ", ".join(r.target.name for r in runs)
+            log(f"{names}: login overhead ({args.logins} logins each)")
+            logins = measure_logins(
+                {r.target.name: (r.client, r.target) for r in runs}, args.logins
+            )
+            results.update({r.target.name: r.result(logins[r.target.name]) for r in runs})
+    return results
 
 
 def main() -> int:
