@@ -29,6 +29,7 @@ from iam.core.exceptions import Throttled
 from iam.core.http import NO_CLIENT, ClientInfo, ip_bucket
 from iam.core.identifiers import identifier_key
 from iam.core.lockout import LockoutPolicy, failure_run_record, remaining_seconds
+from iam.core.ratelimit import ReadAhead
 from iam.core.ratelimit import ratelimit_cache as cache
 from iam.sessions.models import DeviceSession
 
@@ -64,15 +65,32 @@ def _scopes(account_key: str, ip: str | None) -> list[tuple[str, str]]:
     return scopes
 
 
-def login_lockout_check(*, account_key: str, ip: str | None, user_id: object | None = None) -> None:
+def login_lockout_keys(*, account_key: str, ip: str | None) -> list[str]:
+    """The keys ``login_lockout_check`` reads (a view reads them ahead with its limits)."""
+    keys = [_keys("account", account_key)[1]]
+    if ip:
+        keys.append(_keys("ip", ip_bucket(ip))[1])
+    return keys
+
+
+def login_lockout_check(
+    *,
+    account_key: str,
+    ip: str | None,
+    user_id: object | None = None,
+    read_ahead: ReadAhead | None = None,
+) -> None:
     """Raise ``Throttled`` while the account or the IP is locked (before any password hash).
 
     An account's lock does not apply from an address the account itself signed in from (or
     refreshed a session from) within ``IAM_SESSION_RETENTION``: someone guessing from elsewhere
-    cannot lock the owner out of their usual places. The per-IP lock applies everywhere."""
-    account_until = _keys("account", account_key)[1]
-    ip_until = _keys("ip", ip_bucket(ip))[1] if ip else None
-    found = cache.get_many([k for k in (account_until, ip_until) if k])
+    cannot lock the owner out of their usual places. The per-IP lock applies everywhere.
+
+    ``read_ahead``: the lock states as the request's limits read them moments ago (its keys
+    must be ``login_lockout_keys``; for other keys the cache is asked)."""
+    keys = login_lockout_keys(account_key=account_key, ip=ip)
+    found = (read_ahead or cache).get_many(keys)
+    account_until, ip_until = keys[0], keys[1] if ip else None
     remaining = remaining_seconds(found, ip_until) if ip_until else 0.0
     account_remaining = remaining_seconds(found, account_until)
     if account_remaining > remaining and not (

@@ -58,14 +58,23 @@ class LoginAccountThrottle(LiveRateThrottle):
     scope = "login_account"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
-        data = request.data if isinstance(request.data, dict) else {}
-        identifier = data.get("email") or data.get("username")
-        if isinstance(identifier, int | float) and not isinstance(identifier, bool):
-            identifier = str(identifier)
-        if not isinstance(identifier, str) or not identifier.strip():
+        identifier = login_identifier(request)
+        if identifier is None:
             return None
         ident = login_account_key(login_account(request, identifier), identifier)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+def login_identifier(request: Request) -> str | None:
+    """The identifier a sign-in body names (``email``, else ``username``; a JSON number as its
+    text), before validation: what the per-account limit counts by. None for none."""
+    data = request.data if isinstance(request.data, dict) else {}
+    identifier = data.get("email") or data.get("username")
+    if isinstance(identifier, int | float) and not isinstance(identifier, bool):
+        identifier = str(identifier)
+    if not isinstance(identifier, str) or not identifier.strip():
+        return None
+    return identifier
 
 
 def login_rate_take(*, ip: str | None, account_key: str | None) -> float:

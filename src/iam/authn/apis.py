@@ -22,16 +22,29 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 
+from iam.accounts.lockout import login_account_key, login_lockout_keys
 from iam.accounts.serializers import UserSerializer, user_data
-from iam.accounts.throttles import LoginAccountThrottle, LoginIPThrottle, login_account
+from iam.accounts.throttles import (
+    LoginAccountThrottle,
+    LoginIPThrottle,
+    login_account,
+    login_identifier,
+)
 from iam.authn.authentication import raw_access_token
 from iam.authn.csrf import CSRF_TOKEN_HEADER, csrf_token_expose, enforce_csrf
 from iam.authn.flows import login_with_password, login_with_second_factor
 from iam.authn.throttles import RefreshSessionThrottle, refresh_token_verified
-from iam.core.apis import ERROR, PASSWORD_MAX, NoStoreAPIView, PublicAuthAPIView
+from iam.core.apis import (
+    ERROR,
+    PASSWORD_MAX,
+    NoStoreAPIView,
+    PublicAuthAPIView,
+    limits_read_ahead,
+)
 from iam.core.conf import iam_settings
 from iam.core.exceptions import IAMError, MfaTokenInvalid, TokenInvalid
-from iam.core.http import client_info
+from iam.core.http import client_info, client_ip
+from iam.core.ratelimit import ReadAhead
 from iam.core.throttles import AnonThrottle
 from iam.mfa.challenge import MfaChallengeStarted
 from iam.sessions.apis import LogoutAllApi
@@ -170,9 +183,25 @@ class CsrfApi(PublicAuthAPIView):
         return response
 
 
-class LoginApi(PublicAuthAPIView):
+class LoginLimits(APIView):
+    """The limits of a password sign-in (anonymous, per IP, per account) and the account's and
+    the IP's lock states, in one round trip to the rate-limit cache
+    (``FirstRefusalThrottling``); the flow reads the locks from ``lock_read_ahead``."""
+
     throttle_classes = [AnonThrottle, LoginIPThrottle, LoginAccountThrottle]
 
+    def limit_reads(self, request: Request) -> list[str]:
+        identifier = login_identifier(request)
+        if identifier is None:
+            return []  # the input is refused before any lock matters
+        account_key = login_account_key(login_account(request, identifier), identifier)
+        return login_lockout_keys(account_key=account_key, ip=client_ip(request))
+
+    def lock_read_ahead(self, request: Request) -> ReadAhead | None:
+        return limits_read_ahead(request)
+
+
+class LoginApi(LoginLimits, PublicAuthAPIView):
     class LoginInput(CredentialsInput):
         transport = serializers.ChoiceField(choices=Transport.choices, default=Transport.COOKIE)
         tenant = serializers.SlugField(
@@ -218,6 +247,7 @@ class LoginApi(PublicAuthAPIView):
             tenant_requested=named.requested,
             tenant_asked=named.asked,
             tenant_domain=named.domain,
+            lock_read_ahead=self.lock_read_ahead(request),
         )
         if isinstance(result, MfaChallengeStarted):
             return mfa_required_response(result)
@@ -396,9 +426,7 @@ def compatibility(*, modern: str, note: str = "") -> Callable[[type[APIView]], t
     "/api/auth/login/mfa/ then answers with the login body "
     "(`access`, `refresh`, `token_type`, `expires_in`, `user`).",
 )
-class CompatTokenObtainApi(PublicAuthAPIView):
-    throttle_classes = [AnonThrottle, LoginIPThrottle, LoginAccountThrottle]
-
+class CompatTokenObtainApi(LoginLimits, PublicAuthAPIView):
     class TokenPair(serializers.Serializer):
         access = serializers.CharField()
         refresh = serializers.CharField()
@@ -430,6 +458,7 @@ class CompatTokenObtainApi(PublicAuthAPIView):
             tenant_requested=named.requested,
             tenant_asked=named.asked,
             tenant_domain=named.domain,
+            lock_read_ahead=self.lock_read_ahead(request),
         )
         if isinstance(result, MfaChallengeStarted):
             return mfa_required_response(result)

@@ -18,6 +18,7 @@ from iam.audit.services import audit_record
 from iam.core.conf import iam_settings
 from iam.core.exceptions import EmailNotVerified, InvalidCredentials, NotTenantMember
 from iam.core.http import ClientInfo
+from iam.core.ratelimit import ReadAhead
 from iam.core.sql import PreparedQuery
 from iam.mfa.challenge import MfaChallengeStarted, mfa_challenge_pass, mfa_challenge_start
 from iam.mfa.selectors import mfa_enabled_expression
@@ -153,6 +154,7 @@ def login_with_password(
     tenant_requested: TenantRef | None = None,
     tenant_asked: bool = False,
     tenant_domain: str = "",
+    lock_read_ahead: ReadAhead | None = None,
 ) -> IssuedTokens | MfaChallengeStarted:
     """Check the password and open a session, or, for a user with MFA on, start the second
     step (no tokens yet).
@@ -164,10 +166,16 @@ def login_with_password(
     The tenant: ``tenant_slug`` (the body) wins, then ``tenant_requested`` when ``tenant_asked``
     (see ``iam.tenancy.middleware.TenantNamed``), then the tenant whose own domain is
     ``tenant_domain``, then the user's only tenant.
+
+    ``lock_read_ahead``: the lock states as the request's limits read them moments before
+    (``iam.authn.apis.LoginLimits``).
     """
     account_key = login_account_key(user, identifier)
     login_lockout_check(  # before any hashing
-        account_key=account_key, ip=client.ip, user_id=user.pk if user else None
+        account_key=account_key,
+        ip=client.ip,
+        user_id=user.pk if user else None,
+        read_ahead=lock_read_ahead,
     )
     if user is None:
         make_password(password)  # the same hashing work as a real check

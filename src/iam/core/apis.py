@@ -1,4 +1,4 @@
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.contrib.auth.base_user import BaseUserManager
@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 
 from iam.core.crypto import random_id
 from iam.core.exceptions import IAMError
-from iam.core.ratelimit import ratelimit_cache
-from iam.core.throttles import AnonThrottle
+from iam.core.ratelimit import ReadAhead, WindowTake, ratelimit_cache
+from iam.core.throttles import AnonThrottle, LiveRateThrottle
 
 NO_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
 
@@ -23,12 +23,55 @@ NO_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
 class FirstRefusalThrottling(APIView):
     """Throttles are checked in order and the first refusal answers: a request refused by a
     per-IP limit does not go on to create per-account counters (which would let a flood of new
-    identifiers fill the store)."""
+    identifiers fill the store).
+
+    The limits counted one request at a time (``LiveRateThrottle.counted_exactly``: the small
+    ones) are taken together in one round trip (``RateLimitCache.take_in_order``), in the same
+    order and with the same first refusal; so are the keys ``limit_reads`` names (the view's
+    lock states), available to the view as ``limits_read_ahead(request)``."""
+
+    def limit_reads(self, request: Request) -> list[str]:
+        """Keys of the rate-limit cache this view reads before its work (e.g. lock states),
+        read in the limits' round trip. None by default."""
+        return []
 
     def check_throttles(self, request: Request) -> None:
+        planned: list[tuple[LiveRateThrottle, WindowTake]] = []
         for throttle in self.get_throttles():
+            if isinstance(throttle, LiveRateThrottle) and throttle.counted_exactly():
+                take = throttle.planned_take(request, self)
+                if take is not None:
+                    planned.append((throttle, take))
+                continue
+            self._take_planned(request, planned, reads=())  # the limits before this one first
+            planned = []
             if not throttle.allow_request(request, self):
                 self.throttled(request, throttle.wait() or 0.0)
+        self._take_planned(request, planned, reads=self.limit_reads(request))
+
+    def _take_planned(
+        self,
+        request: Request,
+        planned: list[tuple[LiveRateThrottle, WindowTake]],
+        *,
+        reads: Sequence[str],
+    ) -> None:
+        taken = ratelimit_cache.take_in_order([take for _, take in planned], reads)
+        if taken.refused is not None:
+            throttle = planned[taken.refused][0]
+            self.throttled(request, throttle.refused_at(*taken.counts[taken.refused]))
+        if reads:
+            request._request.__dict__[_READ_AHEAD] = ReadAhead(
+                keys=frozenset(reads), found=taken.found
+            )
+
+
+_READ_AHEAD = "_iam_limits_read_ahead"
+
+
+def limits_read_ahead(request: Request) -> ReadAhead | None:
+    """What the view's ``limit_reads`` read with the limits of this request (None: nothing)."""
+    return request._request.__dict__.get(_READ_AHEAD)
 
 
 class NoStoreAPIView(FirstRefusalThrottling):

@@ -5,18 +5,25 @@ keeps applying, per process instead of across processes.
 The outage is logged once when it starts and once when it ends, and ``/readyz`` reports it
 (``ratelimit_cache_degraded``). After a failure the shared cache is tried again every
 ``RETRY_SECONDS``, so a dead Redis costs one failed call per interval, not one per request.
+
+Several limits of one request are taken in one round trip (``take_in_order``): a script on Redis
+counts them in order and stops at the first that refuses, so a refused request spends nothing of
+the limits after it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
+from redis.exceptions import ResponseError
 
 log = logging.getLogger("iam.ratelimit")
 
@@ -86,6 +93,17 @@ class RateLimitCache:
         """Forget the fallback state and counters (tests)."""
         self._local.clear()
         self._retry_at, self._down_since = 0.0, None
+        _script_refused.clear()
+
+    def take_in_order(self, takes: Sequence[WindowTake], reads: Sequence[str] = ()) -> TakenInOrder:
+        """Count one request in each of ``takes``, in order, stopping at the first whose limit
+        the request does not fit (``window_fits``): that one is handed back, the ones after it
+        are not touched. When every take fits, ``reads`` (keys of this cache) are read in the
+        same go. One round trip on Redis (a script: atomic, so no other request sees a count that
+        is handed back)."""
+        if not takes and not reads:
+            return TakenInOrder(counts=[], refused=None, found={})
+        return self._run(lambda backend: _take_in_order(backend, takes, reads))
 
     def incr_window(
         self, key: str, ttl: int, delta: int = 1, *, previous: str | None = None
@@ -116,6 +134,126 @@ class RateLimitCache:
 
     def get_many(self, keys: list[str]) -> dict[str, Any]:
         return self._call("get_many", keys)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowTake:
+    """One request counted against one limit: ``key`` is the current window's counter (created
+    to live ``ttl`` seconds), ``previous`` the window before it, whose count weighs ``weight``
+    (the share of it still inside the limit's duration)."""
+
+    key: str
+    previous: str
+    ttl: int
+    limit: int
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class TakenInOrder:
+    """What ``take_in_order`` did: ``counts`` holds ``(position in the window, the previous
+    window's count)`` of each take up to and including the refused one; ``refused`` is the index
+    of the take that refused (None: every take was counted); ``found`` the reads' values (only
+    when none refused; keys that hold nothing are missing, as with ``get_many``)."""
+
+    counts: list[tuple[int, int]]
+    refused: int | None
+    found: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAhead:
+    """Keys of the rate-limit cache read earlier in the request (with its limits), and what they
+    held: ``get_many`` answers from it when it read every key asked for."""
+
+    keys: frozenset[str]
+    found: dict[str, Any]
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        if not self.keys.issuperset(keys):
+            return ratelimit_cache.get_many(list(keys))
+        return {key: self.found[key] for key in keys if key in self.found}
+
+
+def window_fits(*, position: int, before: int, weight: float, limit: int) -> bool:
+    """Whether the request at ``position`` in its window fits under ``limit``, with the previous
+    window's ``before`` requests weighing ``weight``. The script in ``_TAKE_IN_ORDER`` decides
+    the same way, on the same IEEE doubles."""
+    return position <= limit and position + before * weight <= limit
+
+
+# KEYS: each take's counter and previous counter, then the keys to read.
+# ARGV: the number of takes, then each take's ttl, limit and weight.
+# Returns {index of the refusing take (0: none), {position, before, ...}, {values read}}.
+_TAKE_IN_ORDER = """
+local takes = tonumber(ARGV[1])
+local counts = {}
+for i = 1, takes do
+  local key, previous = KEYS[2 * i - 1], KEYS[2 * i]
+  local limit, weight = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
+  redis.call('SET', key, 0, 'EX', ARGV[3 * i - 1], 'NX')
+  local position = redis.call('INCR', key)
+  local before = tonumber(redis.call('GET', previous) or '0')
+  counts[2 * i - 1], counts[2 * i] = position, before
+  if position > limit or position + before * weight > limit then
+    redis.call('DECR', key)
+    return {i, counts, {}}
+  end
+end
+if #KEYS > 2 * takes then
+  return {0, counts, redis.call('MGET', unpack(KEYS, 2 * takes + 1))}
+end
+return {0, counts, {}}
+"""
+_script: list[Any] = []  # redis-py's Script (its SHA1; EVALSHA, loaded again after a restart)
+_script_refused: list[bool] = []  # Redis said no to scripts: count one call at a time
+
+
+def _take_in_order(backend: Any, takes: Sequence[WindowTake], reads: Sequence[str]) -> TakenInOrder:
+    client = redis_client(backend)
+    if client is None:
+        return _take_in_order_one_by_one(backend, takes, reads)
+    if _script_refused:
+        return _take_in_order_one_by_one(backend, takes, reads)
+    if not _script:
+        _script.append(client.register_script(_TAKE_IN_ORDER))
+    keys = [backend.make_key(name) for take in takes for name in (take.key, take.previous)]
+    keys += [backend.make_key(name) for name in reads]
+    args: list[Any] = [len(takes)]
+    for take in takes:
+        args += [take.ttl, take.limit, repr(take.weight)]
+    try:
+        refused, flat, values = _script[0](keys=keys, args=args, client=client)
+    except ResponseError as exc:  # scripts not allowed (an ACL without @scripting): an answer
+        _script_refused.append(True)
+        log.error(
+            "Redis refuses scripts (%s); each rate limit costs a round trip of its own",
+            str(exc).split(" ", 1)[0],
+            extra={"event": "ratelimit_script_refused"},
+        )
+        return _take_in_order_one_by_one(backend, takes, reads)
+    counts = [(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+    decode = backend.client.decode
+    # a refused take read nothing (values is empty)
+    pairs = zip(reads, values, strict=False)
+    found = {name: decode(value) for name, value in pairs if value is not None}
+    return TakenInOrder(counts=counts, refused=refused - 1 if refused else None, found=found)
+
+
+def _take_in_order_one_by_one(
+    backend: Any, takes: Sequence[WindowTake], reads: Sequence[str]
+) -> TakenInOrder:
+    """``take_in_order`` through Django's cache API, a call at a time (any backend: the local
+    memory of the embedded default and of the outage fallback, or a Redis without scripts)."""
+    counts = []
+    for index, take in enumerate(takes):
+        position, before = _add_incr(backend, take.key, take.ttl, 1, take.previous)
+        counts.append((position, before))
+        if not window_fits(position=position, before=before, weight=take.weight, limit=take.limit):
+            with contextlib.suppress(ValueError):  # expired meanwhile: nothing to hand back
+                backend.decr(take.key)
+            return TakenInOrder(counts=counts, refused=index, found={})
+    return TakenInOrder(counts=counts, refused=None, found=backend.get_many(reads) if reads else {})
 
 
 def redis_client(backend: Any) -> Any | None:

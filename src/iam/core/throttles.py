@@ -20,7 +20,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 from iam.core.http import client_ip, ip_bucket
-from iam.core.ratelimit import ratelimit_cache
+from iam.core.ratelimit import WindowTake, ratelimit_cache, window_fits
 
 
 class LiveRateThrottle(SimpleRateThrottle):
@@ -57,20 +57,53 @@ class LiveRateThrottle(SimpleRateThrottle):
     def take(self, ident: str) -> tuple[str, float]:
         """Count one request for ``ident``: ``(the window's counter key, seconds to wait; 0 when
         the request fits)``. A refused request is not counted."""
+        key, previous, into = self._window(ident)
+        position, before = _counted(key, previous, self.num_requests, self.duration)
+        wait = self.wait_at(position, before, into)
+        if wait > 0:
+            _uncount(key, position, self.num_requests)
+        return key, wait
+
+    def _window(self, ident: str) -> tuple[str, str, float]:
+        """``(this window's counter key, the previous window's, seconds into this window)``."""
         window, into = divmod(self.timer(), self.duration)
         window = int(window)
-        key = f"{ident}:{window}"
-        position, before = _counted(key, f"{ident}:{window - 1}", self.num_requests, self.duration)
-        wait = sliding_wait(
+        return f"{ident}:{window}", f"{ident}:{window - 1}", into
+
+    def wait_at(self, position: int, before: int, into: float) -> float:
+        """Seconds until the request at ``position`` fits (0: now); ``sliding_wait``."""
+        return sliding_wait(
             limit=self.num_requests,
             position=position,
             before=before,
             into=into,
             duration=self.duration,
         )
-        if wait > 0:
-            _uncount(key, position, self.num_requests)
-        return key, wait
+
+    def counted_exactly(self) -> bool:
+        """This limit is counted one request at a time in the shared cache (small limits), not
+        in leases: ``planned_take`` and ``take_in_order`` can count it with others at once."""
+        return self.rate is not None and self.num_requests // LEASE_FRACTION <= 1
+
+    def planned_take(self, request: Request, view: Any) -> WindowTake | None:
+        """This limit's take for ``request`` (None: the request is not limited here), for
+        ``RateLimitCache.take_in_order``; ``refused_at`` says the wait if it refuses."""
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return None
+        key, previous, self._into = self._window(self.key)
+        return WindowTake(
+            key=key,
+            previous=previous,
+            ttl=2 * self.duration + 1,
+            limit=self.num_requests,
+            weight=1 - self._into / self.duration,
+        )
+
+    def refused_at(self, position: int, before: int) -> float:
+        """The wait (``wait()``) of the planned take, refused at ``position``."""
+        self._wait = self.wait_at(position, before, self._into)
+        return self.wait()
 
     def wait(self) -> float:
         return max(1.0, self._wait)
@@ -112,12 +145,12 @@ def sliding_wait(*, limit: int, position: int, before: int, into: float, duratio
     """Seconds until a request at ``position`` in its window fits under ``limit`` (0: now),
     counting the previous window (``before``) by the share of it still in the last ``duration``
     seconds: the previous window slides out, or else the current one ends."""
+    if window_fits(position=position, before=before, weight=1 - into / duration, limit=limit):
+        return 0.0
     room = limit - position
     if room < 0:  # this window alone is over: it must become the previous one and slide out
         current = position - 1
         return duration - into + max(0.0, 1 - (limit - 1) / current) * duration
-    if position + before * (1 - into / duration) <= limit:
-        return 0.0
     return (1 - room / before) * duration - into
 
 
