@@ -212,6 +212,11 @@ def test_a_locked_account_is_refused_before_the_hash_with_the_read_ahead(
         assert password_login(api, **client).status_code == 401
     hashed: list[str] = []
     monkeypatch.setattr(type(user), "check_password", lambda self, raw: hashed.append(raw))
+
+    def no_second_read(keys: Any) -> Any:
+        raise AssertionError(f"the lock states were read again: {keys}")
+
+    monkeypatch.setattr(ratelimit_cache, "get_many", no_second_read)
     response = password_login(api, password=PASSWORD, **client)
     assert response.status_code == 429
     assert response.json()["code"] == "throttled"
@@ -264,8 +269,13 @@ def test_a_redis_that_refuses_scripts_still_counts_every_limit_shared(
         client = {"REMOTE_ADDR": "203.0.113.70"}
         assert password_login(api, **client).status_code == 401
         assert password_login(api, **client).status_code == 401
+        own_redis.client().config_resetstat()
         assert password_login(api, **client).status_code == 429
         assert own_redis.client().keys("*throttle_login_ip_*")  # in Redis, not in one process
+        # counted by Redis's atomic INCRBY (django-redis's incr would need a script as well,
+        # and without one falls back to a read and a write that parallel requests can race)
+        stats = own_redis.client().info("commandstats")
+        assert stats["cmdstat_incrby"]["calls"] >= 2
         assert ratelimit_cache.degraded_since() is None
         refused = [
             r for r in caplog.records if getattr(r, "event", "") == "ratelimit_script_refused"
@@ -273,3 +283,49 @@ def test_a_redis_that_refuses_scripts_still_counts_every_limit_shared(
         assert len(refused) == 1
     finally:
         own_redis.client().execute_command("ACL", "SETUSER", "default", "+@all")
+
+
+@pytest.mark.parametrize("store", ["redis"], indirect=True)
+def test_a_redis_that_lost_its_scripts_loads_the_script_again(
+    store: str, own_redis: RedisServer
+) -> None:
+    """After a restart (or ``SCRIPT FLUSH``) Redis no longer knows the script's SHA1."""
+    assert ratelimit_cache.take_in_order([_take("again", limit=5)]).refused is None
+    own_redis.client().script_flush()
+    assert ratelimit_cache.take_in_order([_take("again", limit=5)]).counts == [(2, 0)]
+    assert ratelimit_cache.degraded_since() is None
+
+
+@pytest.mark.parametrize("store", ["redis"], indirect=True)
+def test_a_redis_that_refuses_writes_is_an_outage_not_a_lasting_switch(
+    store: str, own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Out of memory (or read-only after a failover): the limits fall back per process for
+    a while, as in any outage, and the script is tried again later."""
+    assert ratelimit_cache.take_in_order([_take("oom", limit=5)]).refused is None
+    own_redis.client().config_set("maxmemory", "1")
+    try:
+        taken = ratelimit_cache.take_in_order([_take("oom", limit=5)])
+        assert taken.counts == [(1, 0)]  # counted in this process's memory
+        assert ratelimit_cache.degraded_since() is not None
+    finally:
+        own_redis.client().config_set("maxmemory", "0")
+    events = [getattr(record, "event", "") for record in caplog.records]
+    assert "ratelimit_script_refused" not in events
+    ratelimit_cache.probe()  # back: the next take is the script's again
+    assert ratelimit_cache.take_in_order([_take("oom", limit=5)]).counts == [(2, 0)]
+
+
+def test_an_unreadable_body_still_counts_against_the_limits_before_the_account(
+    api: Any, user: Any, keys: Any, settings: Any, store: str
+) -> None:
+    """The per-account limit reads the body; a body that cannot be read still spends the
+    anonymous allowance (as it did when each limit was counted on its own)."""
+    _rates(settings, anon="2/hour", login_ip="100/min", login_account="100/min")
+    client = {"REMOTE_ADDR": "203.0.113.71"}
+    for _ in range(2):
+        broken = api.post(
+            "/api/auth/login/", "{not json", content_type="application/json", **client
+        )
+        assert broken.status_code == 400
+    assert password_login(api, password=PASSWORD, **client).status_code == 429

@@ -39,7 +39,11 @@ class FirstRefusalThrottling(APIView):
         planned: list[tuple[LiveRateThrottle, WindowTake]] = []
         for throttle in self.get_throttles():
             if isinstance(throttle, LiveRateThrottle) and throttle.counted_exactly():
-                take = throttle.planned_take(request, self)
+                try:
+                    take = throttle.planned_take(request, self)
+                except Exception:  # an unreadable body (400, 415): the limits before still count
+                    self._take_planned(request, planned, reads=())
+                    raise
                 if take is not None:
                     planned.append((throttle, take))
                 continue

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
-from redis.exceptions import ResponseError
+from redis.exceptions import NoPermissionError, ResponseError
 
 log = logging.getLogger("iam.ratelimit")
 
@@ -112,6 +112,11 @@ class RateLimitCache:
         ``(its new value, the value of the counter named previous, 0 if none)``. Atomic; one
         round trip on Redis (``SET NX EX``, ``INCRBY`` and ``GET`` pipelined)."""
         return self._run(lambda backend: _incr_window(backend, key, ttl, delta, previous))
+
+    def hand_back(self, key: str) -> None:
+        """Take back one count of the counter ``key`` (a refused request), never re-creating an
+        expired counter."""
+        self._run(lambda backend: _hand_back(backend, key))
 
     # the cache API the throttles use
     def set(self, key: str, value: Any, timeout: float | None = None) -> None:
@@ -207,6 +212,12 @@ return {0, counts, {}}
 """
 _script: list[Any] = []  # redis-py's Script (its SHA1; EVALSHA, loaded again after a restart)
 _script_refused: list[bool] = []  # Redis said no to scripts: count one call at a time
+_script_lock = threading.Lock()
+
+
+def _refuses_scripts(exc: ResponseError) -> bool:
+    """Redis will never run the script: an ACL without ``@scripting``, or no scripting at all."""
+    return isinstance(exc, NoPermissionError) or str(exc).lower().startswith("unknown command")
 
 
 def _take_in_order(backend: Any, takes: Sequence[WindowTake], reads: Sequence[str]) -> TakenInOrder:
@@ -224,13 +235,18 @@ def _take_in_order(backend: Any, takes: Sequence[WindowTake], reads: Sequence[st
         args += [take.ttl, take.limit, repr(take.weight)]
     try:
         refused, flat, values = _script[0](keys=keys, args=args, client=client)
-    except ResponseError as exc:  # scripts not allowed (an ACL without @scripting): an answer
-        _script_refused.append(True)
-        log.error(
-            "Redis refuses scripts (%s); each rate limit costs a round trip of its own",
-            str(exc).split(" ", 1)[0],
-            extra={"event": "ratelimit_script_refused"},
-        )
+    except ResponseError as exc:
+        if not _refuses_scripts(exc):
+            raise  # READONLY, OOM, BUSY...: an outage for ``_run`` (retried after a while)
+        with _script_lock:
+            first = not _script_refused
+            _script_refused.append(True)
+        if first:
+            log.error(
+                "Redis refuses scripts (%s); each rate limit costs round trips of its own",
+                type(exc).__name__,
+                extra={"event": "ratelimit_script_refused"},
+            )
         return _take_in_order_one_by_one(backend, takes, reads)
     counts = [(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
     decode = backend.client.decode
@@ -243,17 +259,29 @@ def _take_in_order(backend: Any, takes: Sequence[WindowTake], reads: Sequence[st
 def _take_in_order_one_by_one(
     backend: Any, takes: Sequence[WindowTake], reads: Sequence[str]
 ) -> TakenInOrder:
-    """``take_in_order`` through Django's cache API, a call at a time (any backend: the local
-    memory of the embedded default and of the outage fallback, or a Redis without scripts)."""
+    """``take_in_order`` a call at a time: on local memory (the embedded default, the outage
+    fallback) through Django's cache API, on a Redis that runs no scripts with its atomic
+    ``INCRBY`` (``_incr_window``; django-redis's own ``incr`` needs a script too)."""
     counts = []
     for index, take in enumerate(takes):
-        position, before = _add_incr(backend, take.key, take.ttl, 1, take.previous)
+        position, before = _incr_window(backend, take.key, take.ttl, 1, take.previous)
         counts.append((position, before))
         if not window_fits(position=position, before=before, weight=take.weight, limit=take.limit):
-            with contextlib.suppress(ValueError):  # expired meanwhile: nothing to hand back
-                backend.decr(take.key)
+            _hand_back(backend, take.key)
             return TakenInOrder(counts=counts, refused=index, found={})
     return TakenInOrder(counts=counts, refused=None, found=backend.get_many(reads) if reads else {})
+
+
+def _hand_back(backend: Any, key: str) -> None:
+    """Take back one count of ``key`` (a refused request), never re-creating an expired key."""
+    client = redis_client(backend)
+    if client is None:
+        with contextlib.suppress(ValueError):  # expired meanwhile: nothing to hand back
+            backend.decr(key)
+        return
+    full = backend.make_key(key)
+    if client.decr(full) < 0:  # it had expired: DECR made it anew, without a TTL
+        client.delete(full)
 
 
 def redis_client(backend: Any) -> Any | None:

@@ -10,7 +10,6 @@ checks); each app keeps the limits of its own endpoints next to them (``iam.acco
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from typing import Any
 
@@ -109,11 +108,12 @@ class LiveRateThrottle(SimpleRateThrottle):
         return max(1.0, self._wait)
 
 
-# Generous limits (100/hour and up) are counted in leases: a process reserves a block of 1 % of
-# the limit in one round trip and hands it out locally, so the per-user limit costs one Redis
-# call per 10 requests instead of one per request. A process's unused block still counts, so a
-# client spread over N processes may be refused up to N blocks early (about N % of the limit),
-# never late. Small limits (login, refresh, mail) are counted one by one, exactly.
+# Generous limits (200 per period and up) are counted in leases: a process reserves a block of
+# 1 % of the limit in one round trip and hands it out locally, so the per-user limit costs one
+# Redis call per 10 requests instead of one per request. A process's unused block still counts,
+# so a client spread over N processes may be refused up to N blocks early (about N % of the
+# limit), never late. Small limits (login, refresh, mail, anonymous) are counted one by one,
+# exactly, all of a request's in one round trip (``iam.core.apis.FirstRefusalThrottling``).
 LEASE_FRACTION = 100
 # window key -> [position of the next request, lease end, previous window's count]
 _leases: dict[str, list[int]] = {}
@@ -156,8 +156,7 @@ def sliding_wait(*, limit: int, position: int, before: int, into: float, duratio
 
 def _uncount(key: str, position: int, limit: int) -> None:
     if limit // LEASE_FRACTION <= 1:
-        with contextlib.suppress(ValueError):
-            ratelimit_cache.decr(key)
+        ratelimit_cache.hand_back(key)
         return
     with _leases_lock:
         lease = _leases.get(key)
