@@ -60,6 +60,8 @@ class FirstRefusalThrottling(APIView):
         *,
         reads: Sequence[str],
     ) -> None:
+        if not planned and not reads:
+            return
         taken = ratelimit_cache.take_in_order([take for _, take in planned], reads)
         if taken.refused is not None:
             throttle = planned[taken.refused][0]
