@@ -268,6 +268,37 @@ MUTATIONS = [
         "        return OperandHolder(OR, other, self)",
         ("tests/tenancy/test_permissions.py",),
     ),
+    Mutation(
+        "the limits' script counts on past a refusal",
+        "src/iam/core/ratelimit.py",
+        "    redis.call('DECR', key)\n    return {i, counts, {}}\n",
+        "    redis.call('DECR', key)\n",
+        (
+            "tests/core/test_limits_in_one_round_trip.py::test_attempts_refused_per_ip_spend_nothing_of_the_accounts_allowance[redis]",
+            "tests/core/test_limits_in_one_round_trip.py::test_takes_count_in_order_and_stop_at_the_first_refusal[redis]",
+        ),
+    ),
+    Mutation(
+        "one-by-one limits count on past a refusal",
+        "src/iam/core/ratelimit.py",
+        "            _hand_back(backend, take.key)\n"
+        "            return TakenInOrder(counts=counts, refused=index, found={})",
+        "            _hand_back(backend, take.key)",
+        (
+            "tests/core/test_limits_in_one_round_trip.py::test_attempts_refused_per_ip_spend_nothing_of_the_accounts_allowance[locmem]",
+            "tests/authn/test_login.py",
+        ),
+    ),
+    Mutation(
+        "the lock states read ahead forget a lock",
+        "src/iam/core/ratelimit.py",
+        "        return {key: self.found[key] for key in keys if key in self.found}",
+        "        return {}",
+        (
+            "tests/authn/test_lockout.py::test_after_five_wrong_passwords_even_the_right_one_waits",
+            "tests/core/test_limits_in_one_round_trip.py::test_a_locked_account_is_refused_before_the_hash_with_the_read_ahead[locmem]",
+        ),
+    ),
 ]
 
 
