@@ -172,7 +172,10 @@ MUTATIONS = [
         "sign-in delays (lockout) not checked",
         "src/iam/authn/flows.py",
         "    login_lockout_check(  # before any hashing\n"
-        "        account_key=account_key, ip=client.ip, user_id=user.pk if user else None\n"
+        "        account_key=account_key,\n"
+        "        ip=client.ip,\n"
+        "        user_id=user.pk if user else None,\n"
+        "        read_ahead=lock_read_ahead,\n"
         "    )\n",
         "",
         ("tests/authn/test_lockout.py",),

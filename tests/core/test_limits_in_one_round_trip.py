@@ -16,6 +16,7 @@ import pytest
 import redis.connection
 
 from iam.accounts.lockout import login_lockout_check, login_lockout_keys
+from iam.core.conf import iam_settings
 from iam.core.exceptions import Throttled
 from iam.core.ratelimit import ReadAhead, WindowTake, ratelimit_cache, window_fits
 from tests.authn.conftest import password_login
@@ -329,3 +330,27 @@ def test_an_unreadable_body_still_counts_against_the_limits_before_the_account(
         )
         assert broken.status_code == 400
     assert password_login(api, password=PASSWORD, **client).status_code == 429
+
+
+@pytest.mark.parametrize("store", ["redis"], indirect=True)
+def test_a_wrong_password_counts_both_failure_runs_in_one_round_trip(
+    api: Any,
+    user: Any,
+    keys: Any,
+    settings: Any,
+    store: str,
+    own_redis: RedisServer,
+    monkeypatch: Any,
+) -> None:
+    """The account's and the address's runs of failures (``iam.accounts.lockout``) used to
+    take three round trips each (add, incr, touch)."""
+    _rates(settings, anon="100/hour", login_ip="5/min", login_account="5/min")
+    password_login(api, password=PASSWORD)  # the script is loaded once per Redis
+    trips = RedisRoundTrips(monkeypatch)
+    assert password_login(api, REMOTE_ADDR="198.51.100.10").status_code == 401
+    assert trips.count == 2  # the limits and the lock states; the two failure runs
+    # each run is forgotten IAM_LOCKOUT_WINDOW after its latest failure
+    redis_client = own_redis.client()
+    for key in (f":1:iam:lockout:account:user:{user.pk}:n", ":1:iam:lockout:ip:198.51.100.10:n"):
+        assert redis_client.get(key) == b"1"
+        assert 0 < redis_client.ttl(key) <= iam_settings.lockout_window

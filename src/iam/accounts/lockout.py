@@ -28,7 +28,7 @@ from iam.core.conf import iam_settings
 from iam.core.exceptions import Throttled
 from iam.core.http import NO_CLIENT, ClientInfo, ip_bucket
 from iam.core.identifiers import identifier_key
-from iam.core.lockout import LockoutPolicy, failure_run_record, remaining_seconds
+from iam.core.lockout import FailureRun, LockoutPolicy, failure_runs_record, remaining_seconds
 from iam.core.ratelimit import ReadAhead
 from iam.core.ratelimit import ratelimit_cache as cache
 from iam.sessions.models import DeviceSession
@@ -113,16 +113,20 @@ def _known_address(user_id: object, ip: str) -> bool:
 def login_failure_record(*, account_key: str, ip: str | None) -> list[LockStarted]:
     """Count a failed sign-in; the locks it starts (for the audit trail)."""
     policy = LockoutPolicy.current()
-    started = []
-    for scope, ident in _scopes(account_key, ip):
-        count_key, until_key = _keys(scope, ident)
-        free = policy.free_attempts if scope == "account" else policy.ip_free_attempts
-        failures, delay = failure_run_record(
-            count_key=count_key, until_key=until_key, free=free, policy=policy
+    scopes = _scopes(account_key, ip)
+    runs = [
+        FailureRun(
+            *_keys(scope, ident),
+            free=policy.free_attempts if scope == "account" else policy.ip_free_attempts,
         )
-        if delay:
-            started.append(LockStarted(scope=scope, failures=failures, delay=delay))
-    return started
+        for scope, ident in scopes
+    ]
+    recorded = failure_runs_record(runs, policy=policy)
+    return [
+        LockStarted(scope=scope, failures=failures, delay=delay)
+        for (scope, _), (failures, delay) in zip(scopes, recorded, strict=True)
+        if delay
+    ]
 
 
 def login_lockout_clear(*, account_key: str | None = None, ip: str | None = None) -> None:

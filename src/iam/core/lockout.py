@@ -9,6 +9,7 @@ its *last* failure.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from iam.core.conf import iam_settings
@@ -55,19 +56,33 @@ def delay_check(until_keys: list[str], *, detail: str) -> None:
         raise Throttled(detail, retry_after=int(remaining) + 1)
 
 
+@dataclass(frozen=True, slots=True)
+class FailureRun:
+    """A run of failures: its counter, where its delay is kept, and how many failures are free."""
+
+    count_key: str
+    until_key: str
+    free: int
+
+
+def failure_runs_record(
+    runs: Sequence[FailureRun], *, policy: LockoutPolicy
+) -> list[tuple[int, int]]:
+    """Count one failure in each of ``runs`` (each forgotten ``policy.window`` after its *last*
+    failure; all in one round trip) and start the delays they earn: ``(failures in the run,
+    delay in seconds, 0 for none)`` of each."""
+    counts = cache.count_runs([run.count_key for run in runs], policy.window)
+    recorded = []
+    for run, failures in zip(runs, counts, strict=True):
+        delay = policy.delay_after(failures, free=run.free)
+        if delay:
+            cache.set(run.until_key, time.time() + delay, delay)
+        recorded.append((failures, delay))
+    return recorded
+
+
 def failure_run_record(
     *, count_key: str, until_key: str, free: int, policy: LockoutPolicy
 ) -> tuple[int, int]:
-    """Count one failure in a run (forgotten ``policy.window`` after the *last* failure) and
-    start the delay it earns: ``(failures in the run, delay in seconds, 0 for none)``."""
-    cache.add(count_key, 0, policy.window)
-    try:
-        failures = cache.incr(count_key)
-    except ValueError:  # expired in between
-        cache.set(count_key, 1, policy.window)
-        failures = 1
-    cache.touch(count_key, policy.window)
-    delay = policy.delay_after(failures, free=free)
-    if delay:
-        cache.set(until_key, time.time() + delay, delay)
-    return failures, delay
+    """``failure_runs_record`` of one run."""
+    return failure_runs_record([FailureRun(count_key, until_key, free)], policy=policy)[0]

@@ -113,6 +113,12 @@ class RateLimitCache:
         round trip on Redis (``SET NX EX``, ``INCRBY`` and ``GET`` pipelined)."""
         return self._run(lambda backend: _incr_window(backend, key, ttl, delta, previous))
 
+    def count_runs(self, keys: Sequence[str], window: int) -> list[int]:
+        """Add one to each counter of ``keys``, each forgotten ``window`` seconds after its
+        latest count: their new values. Atomic; one round trip on Redis (``INCR`` and
+        ``EXPIRE`` of each, pipelined)."""
+        return self._run(lambda backend: _count_runs(backend, keys, window))
+
     def hand_back(self, key: str) -> None:
         """Take back one count of the counter ``key`` (a refused request), never re-creating an
         expired counter."""
@@ -270,6 +276,30 @@ def _take_in_order_one_by_one(
             _hand_back(backend, take.key)
             return TakenInOrder(counts=counts, refused=index, found={})
     return TakenInOrder(counts=counts, refused=None, found=backend.get_many(reads) if reads else {})
+
+
+def _count_runs(backend: Any, keys: Sequence[str], window: int) -> list[int]:
+    client = redis_client(backend)
+    if client is None:
+        return [_count_run_by_calls(backend, key, window) for key in keys]
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        full = backend.make_key(key)
+        pipe.incr(full)
+        pipe.expire(full, window)
+    replies = pipe.execute()
+    return [int(replies[2 * index]) for index in range(len(keys))]
+
+
+def _count_run_by_calls(backend: Any, key: str, window: int) -> int:
+    backend.add(key, 0, window)
+    try:
+        value = backend.incr(key)
+    except ValueError:  # expired in between
+        backend.set(key, 1, window)
+        value = 1
+    backend.touch(key, window)
+    return value
 
 
 def _hand_back(backend: Any, key: str) -> None:
