@@ -335,3 +335,53 @@ LOGO = (
     "Acme ID%3C/text%3E"
     "%3C/svg%3E"
 )
+
+
+# A tab sees another tab's localStorage write a moment after it gets the lock the other released
+# (Chromium hands the change over separately): here the change arrives 150 ms late.
+LATE_STORAGE = """(due) => {
+  const real = Storage.prototype.getItem;
+  let late = true;
+  addEventListener("storage", (event) => {
+    if (!event.isTrusted || event.key !== "iam-ui:expires") return;
+    event.stopImmediatePropagation();
+    setTimeout(() => {
+      late = false;
+      dispatchEvent(new StorageEvent("storage", { key: event.key, newValue: event.newValue }));
+    }, 150);
+  }, { capture: true });
+  Storage.prototype.getItem = function (key) {
+    return late && key === "iam-ui:expires" ? due : real.call(this, key);
+  };
+}"""
+CORE = """() => import(performance.getEntriesByType("resource").map((e) => e.name)
+  .find((name) => /\\/iam\\/ui\\/core[.a-z0-9]*\\.js$/.test(name)))"""
+
+
+def test_a_tab_that_waited_for_another_tabs_refresh_does_not_refresh_again(
+    hosted: Any, browsing: Any, person: User, short_tokens: int
+) -> None:
+    context = browsing.context()
+    seen = refreshes(context)
+    first = browsing.page(context)
+    sign_in(first, hosted)
+    second = browsing.page(context)
+    hosted.open(second, "/account/sessions")
+    hosted.ready(second)
+    # the first tab holds the refresh lock, as while its refresh is on the wire
+    first.evaluate(
+        """() => { window.holding = navigator.locks.request("iam-ui:refresh",
+             () => new Promise((release) => { window.release = release; })); }"""
+    )
+    due = '{"at": %d, "lifetime": 4000}'
+    second.evaluate(LATE_STORAGE, due % (first.evaluate("Date.now()") + 1000))
+    second.evaluate(f"() => {{ window.asked = ({CORE})().then((core) => core.refresh()); }}")
+    second.wait_for_timeout(200)  # the second tab waits for the lock
+    # the first tab's refresh arrives: it writes the new expiry, then lets go of the lock
+    first.evaluate(
+        """(expires) => { localStorage.setItem("iam-ui:expires", expires); window.release(); }""",
+        due % (first.evaluate("Date.now()") + 4000),
+    )
+    assert second.evaluate("() => window.asked") is True
+    second.wait_for_timeout(300)  # (a refresh it made would have been seen by now)
+    assert seen == []  # the second tab took the first's result instead of refreshing again

@@ -146,10 +146,13 @@ let pending = null;
  * Resolves true when the tab has a fresh access cookie, false when the session is over.
  */
 export function refresh(after = null) {
-  pending ??= withLock(async () => {
-    const now = expiry();
-    const fresh = now.at - Date.now() > margin(now.lifetime);
-    if (fresh && (after === null || now.at !== after)) return true;
+  const done = (now) => now.at - Date.now() > margin(now.lifetime) && (after === null || now.at !== after);
+  pending ??= withLock(async (waited) => {
+    let now = expiry();
+    // A tab that waited for another's refresh may not see its write yet: Chromium hands a
+    // localStorage change to the other tabs a moment after the lock, not with it.
+    if (waited && !done(now)) now = await expiryChange(now.at, 500);
+    if (done(now)) return true;
     try {
       tokensArrived(await send("POST", "/api/auth/refresh/", {}));
       return true;
@@ -163,20 +166,46 @@ export function refresh(after = null) {
   return pending;
 }
 
+/** The expiry once another tab's write of it arrives here (or as it is after `ms`). */
+function expiryChange(at, ms) {
+  return new Promise((resolve) => {
+    const finish = () => {
+      clearTimeout(giveUp);
+      removeEventListener("storage", changed);
+      resolve(expiry());
+    };
+    const changed = (event) => event.key === EXPIRES && expiry().at !== at && finish();
+    addEventListener("storage", changed);
+    const giveUp = setTimeout(finish, ms);
+    if (expiry().at !== at) finish();
+  });
+}
+
 const LEASE = "iam-ui:refreshing";
+const LOCK = "iam-ui:refresh";
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** `task(waited)` with the refresh lock held; `waited`: another tab held it first. */
 async function withLock(task) {
-  if (navigator.locks) return navigator.locks.request("iam-ui:refresh", task);
+  if (navigator.locks) {
+    let ran = false;
+    const result = await navigator.locks.request(LOCK, { ifAvailable: true }, (lock) => {
+      if (!lock) return null;
+      ran = true;
+      return task(false);
+    });
+    return ran ? result : navigator.locks.request(LOCK, () => task(true));
+  }
   // No Web Locks (a page outside a secure context): a short lease in localStorage. Not atomic,
   // but with the timers' jitter two tabs rarely meet here, and if they do the IAM's grace
   // window answers the second one.
-  for (let waited = 0; Number(localStorage.getItem(LEASE)) > Date.now() && waited < 5000; waited += 50) {
+  let waited = 0;
+  for (; Number(localStorage.getItem(LEASE)) > Date.now() && waited < 5000; waited += 50) {
     await pause(50);
   }
   localStorage.setItem(LEASE, String(Date.now() + 5000));
   try {
-    return await task();
+    return await task(waited > 0);
   } finally {
     localStorage.removeItem(LEASE);
   }
