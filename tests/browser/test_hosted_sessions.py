@@ -50,6 +50,19 @@ def sign_in(page: Any, hosted: Any, next_path: str = "/account") -> None:
     hosted.ready(page)
 
 
+def two_tabs(hosted: Any, browsing: Any) -> tuple[list[Any], Any, Any]:
+    """Signed in on /account in one tab, /account/sessions open in a second: (the refreshes
+    either makes, the first, the second)."""
+    context = browsing.context()
+    seen = refreshes(context)
+    first = browsing.page(context)
+    sign_in(first, hosted)
+    second = browsing.page(context)
+    hosted.open(second, "/account/sessions")
+    hosted.ready(second)
+    return seen, first, second
+
+
 def refreshes(context: Any) -> list[Any]:
     """(time, status) of every POST /api/auth/refresh/ any page of the context makes."""
     seen: list[tuple[float, int]] = []
@@ -116,13 +129,7 @@ def test_two_tabs_stay_signed_in_together_and_sign_out_together(
     hosted: Any, browsing: Any, person: User, short_tokens: int, host: str
 ) -> None:
     hosted.url = re.sub(r"//[^:]+:", f"//{host}:", hosted.url)
-    context = browsing.context()
-    seen = refreshes(context)
-    first = browsing.page(context)
-    sign_in(first, hosted)
-    second = browsing.page(context)
-    hosted.open(second, "/account/sessions")
-    hosted.ready(second)
+    seen, first, second = two_tabs(hosted, browsing)
     assert first.evaluate("() => Boolean(navigator.locks)") is (host == "127.0.0.1")
 
     first.wait_for_timeout(short_tokens * 3 * 1000)
@@ -361,13 +368,7 @@ CORE = """() => import(performance.getEntriesByType("resource").map((e) => e.nam
 def test_a_tab_that_waited_for_another_tabs_refresh_does_not_refresh_again(
     hosted: Any, browsing: Any, person: User, short_tokens: int
 ) -> None:
-    context = browsing.context()
-    seen = refreshes(context)
-    first = browsing.page(context)
-    sign_in(first, hosted)
-    second = browsing.page(context)
-    hosted.open(second, "/account/sessions")
-    hosted.ready(second)
+    seen, first, second = two_tabs(hosted, browsing)
     # the first tab holds the refresh lock, as while its refresh is on the wire
     first.evaluate(
         """() => { window.holding = navigator.locks.request("iam-ui:refresh",
