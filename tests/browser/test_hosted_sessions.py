@@ -366,7 +366,7 @@ CORE = """() => import(performance.getEntriesByType("resource").map((e) => e.nam
 
 
 def test_a_tab_that_waited_for_another_tabs_refresh_does_not_refresh_again(
-    hosted: Any, browsing: Any, person: User, short_tokens: int
+    hosted: Any, browsing: Any, person: User
 ) -> None:
     seen, first, second = two_tabs(hosted, browsing)
     # the first tab holds the refresh lock, as while its refresh is on the wire
@@ -377,7 +377,10 @@ def test_a_tab_that_waited_for_another_tabs_refresh_does_not_refresh_again(
     due = '{"at": %d, "lifetime": 4000}'
     second.evaluate(LATE_STORAGE, due % (first.evaluate("Date.now()") + 1000))
     second.evaluate(f"() => {{ window.asked = ({CORE})().then((core) => core.refresh()); }}")
-    second.wait_for_timeout(200)  # the second tab waits for the lock
+    second.wait_for_function(  # the second tab waits for the lock
+        """async () => (await navigator.locks.query()).pending
+             .some((lock) => lock.name === "iam-ui:refresh")"""
+    )
     # the first tab's refresh arrives: it writes the new expiry, then lets go of the lock
     first.evaluate(
         """(expires) => { localStorage.setItem("iam-ui:expires", expires); window.release(); }""",

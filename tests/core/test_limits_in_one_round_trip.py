@@ -349,8 +349,15 @@ def test_a_wrong_password_counts_both_failure_runs_in_one_round_trip(
     trips = RedisRoundTrips(monkeypatch)
     assert password_login(api, REMOTE_ADDR="198.51.100.10").status_code == 401
     assert trips.count == 2  # the limits and the lock states; the two failure runs
-    # each run is forgotten IAM_LOCKOUT_WINDOW after its latest failure
+    # each run is forgotten IAM_LOCKOUT_WINDOW after its latest failure, not its first
     redis_client = own_redis.client()
-    for key in (f":1:iam:lockout:account:user:{user.pk}:n", ":1:iam:lockout:ip:198.51.100.10:n"):
+    runs = (f":1:iam:lockout:account:user:{user.pk}:n", ":1:iam:lockout:ip:198.51.100.10:n")
+    for key in runs:
         assert redis_client.get(key) == b"1"
         assert 0 < redis_client.ttl(key) <= iam_settings.lockout_window
+        redis_client.expire(key, 60)  # as if the first failure were long ago
+    assert password_login(api, REMOTE_ADDR="198.51.100.10").status_code == 401
+    for key in runs:
+        assert redis_client.get(key) == b"2"
+        assert redis_client.ttl(key) > 60
+    assert ratelimit_cache.get_many([runs[0][3:]]) == {runs[0][3:]: 2}  # an int to the code

@@ -282,7 +282,7 @@ def _count_runs(backend: Any, keys: Sequence[str], window: int) -> list[int]:
     client = redis_client(backend)
     if client is None:
         return [_count_run_by_calls(backend, key, window) for key in keys]
-    pipe = client.pipeline(transaction=False)
+    pipe = client.pipeline(transaction=True)  # MULTI/EXEC: no counter is ever left without a TTL
     for key in keys:
         full = backend.make_key(key)
         pipe.incr(full)
@@ -305,12 +305,15 @@ def _count_run_by_calls(backend: Any, key: str, window: int) -> int:
 def _hand_back(backend: Any, key: str) -> None:
     """Take back one count of ``key`` (a refused request), never re-creating an expired key."""
     client = redis_client(backend)
-    if client is None:
+    if client is None or not _script_refused:
+        # django-redis decrements an existing key only (atomically, with a script on Redis)
         with contextlib.suppress(ValueError):  # expired meanwhile: nothing to hand back
             backend.decr(key)
         return
+    # no scripts: DECR, and if the key had expired (DECR made it anew, without a TTL) delete it
+    # again; a take in between may lose its count (one request more, in a window just ended)
     full = backend.make_key(key)
-    if client.decr(full) < 0:  # it had expired: DECR made it anew, without a TTL
+    if client.decr(full) < 0:
         client.delete(full)
 
 
