@@ -44,7 +44,6 @@ from iam.core.apis import (
 from iam.core.conf import iam_settings
 from iam.core.exceptions import IAMError, MfaTokenInvalid, TokenInvalid
 from iam.core.http import client_info, client_ip
-from iam.core.ratelimit import ReadAhead
 from iam.core.throttles import AnonThrottle
 from iam.mfa.challenge import MfaChallengeStarted
 from iam.sessions.apis import LogoutAllApi
@@ -186,7 +185,7 @@ class CsrfApi(PublicAuthAPIView):
 class LoginLimits(APIView):
     """The limits of a password sign-in (anonymous, per IP, per account) and the account's and
     the IP's lock states, in one round trip to the rate-limit cache
-    (``FirstRefusalThrottling``); the flow reads the locks from ``lock_read_ahead``."""
+    (``FirstRefusalThrottling``); the flow reads the locks from ``limits_read_ahead``."""
 
     throttle_classes = [AnonThrottle, LoginIPThrottle, LoginAccountThrottle]
 
@@ -196,9 +195,6 @@ class LoginLimits(APIView):
             return []  # the input is refused before any lock matters
         account_key = login_account_key(login_account(request, identifier), identifier)
         return login_lockout_keys(account_key=account_key, ip=client_ip(request))
-
-    def lock_read_ahead(self, request: Request) -> ReadAhead | None:
-        return limits_read_ahead(request)
 
 
 class LoginApi(LoginLimits, PublicAuthAPIView):
@@ -247,7 +243,7 @@ class LoginApi(LoginLimits, PublicAuthAPIView):
             tenant_requested=named.requested,
             tenant_asked=named.asked,
             tenant_domain=named.domain,
-            lock_read_ahead=self.lock_read_ahead(request),
+            lock_read_ahead=limits_read_ahead(request),
         )
         if isinstance(result, MfaChallengeStarted):
             return mfa_required_response(result)
@@ -458,7 +454,7 @@ class CompatTokenObtainApi(LoginLimits, PublicAuthAPIView):
             tenant_requested=named.requested,
             tenant_asked=named.asked,
             tenant_domain=named.domain,
-            lock_read_ahead=self.lock_read_ahead(request),
+            lock_read_ahead=limits_read_ahead(request),
         )
         if isinstance(result, MfaChallengeStarted):
             return mfa_required_response(result)

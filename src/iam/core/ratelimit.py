@@ -228,9 +228,7 @@ def _refuses_scripts(exc: ResponseError) -> bool:
 
 def _take_in_order(backend: Any, takes: Sequence[WindowTake], reads: Sequence[str]) -> TakenInOrder:
     client = redis_client(backend)
-    if client is None:
-        return _take_in_order_one_by_one(backend, takes, reads)
-    if _script_refused:
+    if client is None or _script_refused:
         return _take_in_order_one_by_one(backend, takes, reads)
     if not _script:
         _script.append(client.register_script(_TAKE_IN_ORDER))
@@ -292,13 +290,8 @@ def _count_runs(backend: Any, keys: Sequence[str], window: int) -> list[int]:
 
 
 def _count_run_by_calls(backend: Any, key: str, window: int) -> int:
-    backend.add(key, 0, window)
-    try:
-        value = backend.incr(key)
-    except ValueError:  # expired in between
-        backend.set(key, 1, window)
-        value = 1
-    backend.touch(key, window)
+    value, _ = _add_incr(backend, key, window, 1, None)
+    backend.touch(key, window)  # forgotten ``window`` after the latest count, not the first
     return value
 
 
