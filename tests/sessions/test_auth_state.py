@@ -50,11 +50,22 @@ def test_cached_user_never_holds_the_password_hash(api, tokens, user):
     me(api, tokens["access"])
     row = cache.get(auth_state._user_key(user.pk))
     assert user.password not in [str(v) for v in row]
-    cached_user = auth_state._user_from_row(row)
+    cached_user = auth_state.user_without_password(row)
     cached_user.email_verified = False
     cached_user.save()  # writes the loaded columns only: the password survives
     user.refresh_from_db()
     assert user.check_password("correct horse battery staple")
+
+
+def test_a_user_built_from_its_columns_is_the_stored_user_with_the_password_deferred(user):
+    stored = type(user).objects.get(pk=user.pk)
+    row = tuple(getattr(stored, name) for name in auth_state.user_columns())
+    built = auth_state.user_without_password(row)
+    assert built.get_deferred_fields() == {"password"}
+    assert not built._state.adding and built._state.db == "default"
+    every = [f.attname for f in type(user)._meta.concrete_fields if f.attname != "password"]
+    assert [built.__dict__[name] for name in every] == [stored.__dict__[name] for name in every]
+    assert built.password == stored.password  # read from the database when asked
 
 
 def test_logout_is_refused_at_once_from_the_cache(api, tokens):

@@ -171,7 +171,7 @@ def test_a_stale_request_user_cannot_write_old_access_columns_into_the_cache(api
     edit racing an admin), must not put its ``is_active=True`` back into the shared cache."""
     with override_settings(IAM_AUTH_STATE_CACHE="on"):
         assert me(api, tokens["access"]).status_code == 200
-        stale = auth_state._user_from_row(cache.get(auth_state._user_key(user.pk)))
+        stale = auth_state.user_without_password(cache.get(auth_state._user_key(user.pk)))
         user.is_active = False
         user.save()
         stale.name = "Racing Edit"

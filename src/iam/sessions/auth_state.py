@@ -76,7 +76,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cache as memoize
 from typing import Any, Literal, Protocol
 
@@ -87,6 +87,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
+from django.db.models import DEFERRED
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -277,10 +278,23 @@ local_state = LocalAuthState()
 on_settings_reset(local_state.drop)
 
 
-def _user_from_row(values: tuple[Any, ...]) -> AbstractBaseUser:
-    # The password stays deferred: read from the database only if something asks for it, and a
-    # save() of this instance writes only the loaded columns.
-    return get_user_model().from_db("default", user_columns(), values)
+@memoize
+def _every_column() -> tuple[type[AbstractBaseUser], list[str], int]:
+    """The user model, every concrete column of it, and the password's place among them."""
+    model = get_user_model()
+    names = [f.attname for f in model._meta.concrete_fields]
+    return model, names, names.index("password")
+
+
+def user_without_password(values: Sequence[Any], db: str = "default") -> AbstractBaseUser:
+    """The user whose ``user_columns()`` are ``values``, its password deferred: read from the
+    database only if something asks for it, and a save() of this instance writes only the
+    loaded columns.
+
+    ``from_db`` is given every column, the password as ``DEFERRED``: given only some, it would
+    match each model field against the names passed (a quadratic scan, on every request)."""
+    model, names, password = _every_column()
+    return model.from_db(db, names, (*values[:password], DEFERRED, *values[password:]))
 
 
 def _check(*, user_id: str, expires_at: float, active: bool, token: AccessToken) -> None:
@@ -298,7 +312,7 @@ def session_user_for_access(*, token: AccessToken) -> AbstractBaseUser:
     if use_cache:
         generation = local_state.ready()
         if generation is not None and (hit := local_state.get(sid, sub)) is not None:
-            user = _user_from_row(hit[1])
+            user = user_without_password(hit[1])
             _check(user_id=hit[0][0], expires_at=hit[0][1], active=user.is_active, token=token)
             return user
         skey, ukey = _session_key(sid), _user_key(sub)
@@ -315,7 +329,7 @@ def session_user_for_access(*, token: AccessToken) -> AbstractBaseUser:
         if session == REVOKED:
             raise TokenInvalid()
         if session is not None and user_row is not None and user_row != STALE:
-            user = _user_from_row(user_row)
+            user = user_without_password(user_row)
             _check(user_id=session[0], expires_at=session[1], active=user.is_active, token=token)
             if generation is not None:
                 local_state.put(sid, sub, session, user_row, generation=generation)

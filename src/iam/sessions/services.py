@@ -33,7 +33,7 @@ from iam.core.exceptions import (
 )
 from iam.core.http import NO_CLIENT, ClientInfo
 from iam.core.sql import insert_values
-from iam.sessions.auth_state import session_state_revoked, user_columns
+from iam.sessions.auth_state import session_state_revoked, user_columns, user_without_password
 from iam.sessions.models import DeviceSession, RevokeReason, Transport
 from iam.tenancy.models import Membership, Role, Tenant
 from iam.tenancy.selectors import membership_get, tenant_claims, tenant_claims_of
@@ -276,7 +276,6 @@ def _rotate_in_one_statement(
     the current jti of a live session of an active user, write the audit row, return session and
     user, and the membership of the session's tenant for the tenant claims. ``None`` when anything
     is off; the general path then decides what it was."""
-    user_model = get_user_model()
     sql = _rotation_sql()
     params: dict[str, Any] = {
         "new": new_jti,
@@ -299,7 +298,7 @@ def _rotate_in_one_statement(
     # from_db() runs no field converters: jsonb arrives as text from Django's psycopg loaders
     values[_AMR_INDEX] = _json_column(values[_AMR_INDEX])
     session = DeviceSession.from_db(connection.alias, _SESSION_COLUMNS, values)
-    session.user = user_model.from_db(connection.alias, user_columns(), row[split:-3])
+    session.user = user_without_password(row[split:-3], connection.alias)
     audit_logged(AuditEventType.TOKEN_REFRESHED, user_id=session.user_id, session_id=session.pk)
     slug, role, permissions = row[-3:]
     claims = None
