@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 import time_machine
 from django.utils import timezone
+from rest_framework.request import Request
 
+from iam.accounts.apis import MeApi
 from iam.accounts.models import User
 from iam.audit.models import AuditEvent
+from iam.core.throttles import PasswordCheckThrottle, UserThrottle
 from iam.sessions.models import DeviceSession
 from tests.conftest import PASSWORD, bearer, csrf_headers, link_token
 
@@ -250,3 +253,17 @@ def test_reading_the_profile_never_spends_the_password_check_limit(api, user, to
         )
         assert response.status_code == 200
     assert change(api, current="guess", **auth).status_code == 400  # not 429
+
+
+@pytest.mark.parametrize(
+    ("method", "built"),
+    [("get", False), ("head", False), ("options", False), ("patch", True), ("delete", True)],
+)
+def test_a_safe_request_does_not_build_the_password_check_limit(rf, method, built):
+    """The limit never counts a safe method; building it for every ``GET /me`` was work for
+    nothing. The per-user limit is still built for every method."""
+    view = MeApi()
+    view.request = Request(getattr(rf, method)("/api/auth/me/"))
+    kinds = [type(throttle) for throttle in view.get_throttles()]
+    assert (PasswordCheckThrottle in kinds) is built
+    assert UserThrottle in kinds

@@ -7,7 +7,7 @@ from django.db import connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import MethodNotAllowed
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,6 +29,17 @@ class FirstRefusalThrottling(APIView):
     ones) are taken together in one round trip (``RateLimitCache.take_in_order``), in the same
     order and with the same first refusal; so are the keys ``limit_reads`` names (the view's
     lock states), available to the view as ``limits_read_ahead(request)``."""
+
+    def get_throttles(self) -> list[Any]:
+        """The view's throttles for this request: one exempt from safe methods is not built for
+        a GET (``GET /me`` is the most frequent authenticated request)."""
+        if self.request.method in SAFE_METHODS:
+            return [
+                throttle()
+                for throttle in self.throttle_classes
+                if not getattr(throttle, "safe_methods_exempt", False)
+            ]
+        return [throttle() for throttle in self.throttle_classes]
 
     def limit_reads(self, request: Request) -> list[str]:
         """Keys of the rate-limit cache this view reads before its work (e.g. lock states),

@@ -31,6 +31,9 @@ class LiveRateThrottle(SimpleRateThrottle):
     one round trip on Redis, and no doubled burst at a window's edge."""
 
     cache = ratelimit_cache  # type: ignore[assignment]  # the cache API the throttles use
+    # True: the limit never counts a safe method (GET, HEAD, OPTIONS), so a view need not build
+    # it for one (``FirstRefusalThrottling.get_throttles``)
+    safe_methods_exempt = False
     # set from the rate by SimpleRateThrottle.__init__
     num_requests: int
     duration: int
@@ -188,9 +191,10 @@ class PasswordCheckThrottle(LiveRateThrottle):
     carry the password field (the view's ``password_check_field``, default ``password``), in
     any form the input would take, are counted: a name change or a body without a password
     checks nothing and spends nothing; so does a safe method (GET, HEAD, OPTIONS), which checks
-    no password either."""
+    no password either (``FirstRefusalThrottling`` views do not even build it for one)."""
 
     scope = "password_check"
+    safe_methods_exempt = True
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         if request.method in SAFE_METHODS:
