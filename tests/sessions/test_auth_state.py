@@ -62,7 +62,8 @@ def test_a_user_built_from_its_columns_is_the_stored_user_with_the_password_defe
     row = tuple(getattr(stored, name) for name in auth_state.user_columns())
     built = auth_state.user_without_password(row)
     assert built.get_deferred_fields() == {"password"}
-    assert not built._state.adding and built._state.db == "default"
+    assert not built._state.adding
+    assert built._state.db == "default"
     every = [f.attname for f in type(user)._meta.concrete_fields if f.attname != "password"]
     assert [built.__dict__[name] for name in every] == [stored.__dict__[name] for name in every]
     assert built.password == stored.password  # read from the database when asked

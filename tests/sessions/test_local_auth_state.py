@@ -3,6 +3,7 @@ revocation through the invalidation channel. Needs a real Redis (the PostgreSQL 
 
 from __future__ import annotations
 
+import select
 import time
 
 import pytest
@@ -98,6 +99,11 @@ def test_a_broken_subscription_drops_the_local_copy(api, tokens, monkeypatch):
         raise ConnectionError("gone")
 
     monkeypatch.setattr(local_state._pubsub, "get_message", broken)
+    client = auth_state._redis_client()
+    client.publish(auth_state._channel(client), "u:someone")  # something to read
+    deadline = time.monotonic() + 5
+    while local_state._idle() and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert me(api, tokens["access"]).status_code == 200  # served from Redis instead
     assert local_state.sessions == {}
 
@@ -110,3 +116,68 @@ def test_a_forked_worker_does_not_trust_its_parent_copy(api, tokens):
     assert local_state.ready()  # resubscribed on its own connection
     assert local_state.sessions == {}
     assert local_state._pubsub is not parent_pubsub
+
+
+def _subscriber_killed() -> None:
+    """Close this process's subscription from the server side, as a Redis restart or a
+    proxy dropping idle connections would."""
+    client = auth_state._redis_client()
+    host, port = local_state._pubsub.connection._sock.getsockname()[:2]
+    ours = [c for c in client.client_list(_type="pubsub") if c["addr"] == f"{host}:{port}"]
+    assert len(ours) == 1
+    client.client_kill_filter(_id=ours[0]["id"])
+
+
+def test_a_subscription_closed_by_the_server_is_not_trusted(api, tokens, cache_round_trips):
+    me(api, tokens["access"])
+    me(api, tokens["access"])
+    assert local_state.sessions
+    generation = local_state.generation
+    _subscriber_killed()
+    cache_round_trips.clear()
+    assert me(api, tokens["access"]).status_code == 200  # decided from Redis, not the copy
+    assert cache_round_trips
+    assert local_state.generation > generation  # the copy was dropped
+
+
+def test_a_revocation_already_read_off_the_socket_is_still_applied(api, tokens):
+    """Attack on the idle check: redis-py has read the message from the socket into its own
+    buffer without parsing it. The socket is quiet; the request must still see the message."""
+    me(api, tokens["access"])
+    me(api, tokens["access"])
+    sid = DeviceSession.objects.get().pk
+    client = auth_state._redis_client()
+    probe = client.pubsub()
+    probe.subscribe(auth_state._channel(client))
+    try:
+        assert probe.get_message(timeout=5)["type"] == "subscribe"
+        cache.set(auth_state._session_key(str(sid)), auth_state.REVOKED, auth_state.TTL)
+        client.publish(auth_state._channel(client), f"s:{sid}")
+        _delivered(probe, f"s:{sid}")
+    finally:
+        probe.close()
+    connection = local_state._pubsub.connection
+    assert connection._parser.can_read(0)  # reads what the socket has into redis-py's buffer
+    assert connection._parser._buffer.unread_bytes()
+    assert not select.select([connection._sock], [], [], 0)[0]  # nothing left on the socket
+    assert me(api, tokens["access"]).status_code == 401
+
+
+def test_a_quiet_subscription_is_not_read_through_redis_py(api, tokens):
+    me(api, tokens["access"])
+    me(api, tokens["access"])
+    pubsub = local_state._pubsub
+    calls = []
+    real = pubsub.get_message
+    pubsub.get_message = lambda **kw: calls.append(kw) or real(**kw)
+    try:
+        assert me(api, tokens["access"]).status_code == 200
+        assert calls == []
+        connection = pubsub.connection
+        # a health check that is due is left to redis-py, which sends it
+        connection.health_check_interval, connection.next_health_check = 30, 0
+        assert me(api, tokens["access"]).status_code == 200
+        assert calls
+    finally:
+        del pubsub.get_message
+        connection.health_check_interval = 0

@@ -74,6 +74,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import select
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -106,6 +107,7 @@ REVOKED = "revoked"
 STALE = "stale"
 CHANNEL = "iam:as:invalidate"  # scoped by the cache's key prefix and database: see _channel()
 LOCAL_MAX_ENTRIES = 20_000
+_poll = getattr(select, "poll", None)  # not on Windows: there every request asks redis-py
 # After a failed broadcast, best-effort ones do not try Redis again for this long (a Redis that
 # does not answer costs a connect timeout per try).
 RETRY_SECONDS = 5.0
@@ -164,6 +166,8 @@ class LocalAuthState:
         self.sessions: dict[str, tuple[tuple[str, float], float]] = {}
         self.users: dict[str, tuple[tuple[Any, ...], float]] = {}
         self._pubsub: Any = None
+        # (the subscription's socket, its file descriptor, a poll registered on it)
+        self._poller: tuple[Any, int, Any] | None = None
         self._pid: int | None = None
         self._retry_at = 0.0
         self._lock = threading.RLock()
@@ -176,6 +180,7 @@ class LocalAuthState:
             with contextlib.suppress(Exception):  # closing a broken connection may fail
                 self._pubsub.close()
         self._pubsub = None
+        self._poller = None
         self._retry_at = 0.0
         self._forget()
 
@@ -204,7 +209,7 @@ class LocalAuthState:
 
     def _ready(self) -> bool:
         if self._pid != os.getpid():  # a forked worker must not share its parent's socket
-            self._pubsub = None
+            self._pubsub = self._poller = None
             self._pid = os.getpid()
             self.sessions.clear()
             self.users.clear()
@@ -217,6 +222,12 @@ class LocalAuthState:
                 self._retry_at = time.time() + 5
                 return False
             _pending_flush()  # Redis answers again: re-send what this process failed to send
+        try:
+            idle = self._idle()
+        except Exception:  # internals of a redis-py it does not know: get_message decides
+            idle = False
+        if idle:
+            return True
         try:
             while (message := self._pubsub.get_message(timeout=0)) is not None:
                 if message.get("type") == "message":
@@ -233,6 +244,39 @@ class LocalAuthState:
             self._retry_at = time.time() + 1
             return False
         return True
+
+    def _idle(self) -> bool:
+        """True only when the subscription surely has nothing to read, so that a request need
+        not go through redis-py's ``get_message`` (a dozen Python calls and three system calls
+        to find nothing): nothing buffered in redis-py's parser (or in TLS), the socket not
+        readable (``poll``, which also reports a closed or failed socket), and no health check
+        due. The same check redis-py's hiredis parser makes before it reads. Anything it does
+        not recognise (another parser, no ``poll``) answers False: ``get_message`` decides."""
+        connection = getattr(self._pubsub, "connection", None)
+        sock = getattr(connection, "_sock", None)
+        if sock is None or _poll is None:
+            return False
+        if connection.health_check_interval and time.monotonic() > connection.next_health_check:
+            return False
+        parser = connection._parser
+        reader = getattr(parser, "_reader", None)  # hiredis: what it was fed and not parsed
+        if reader is not None:
+            if not hasattr(reader, "has_data") or reader.has_data():
+                return False
+        else:  # the pure-Python parsers: bytes read from the socket and not parsed
+            buffer = getattr(parser, "_buffer", None)
+            if not hasattr(buffer, "unread_bytes") or buffer.unread_bytes():
+                return False
+        if hasattr(sock, "pending") and sock.pending():  # TLS: decrypted, not yet read
+            return False
+        fd = sock.fileno()  # -1 once closed: never poll a number another socket may reuse
+        if self._poller is None or self._poller[0] is not sock or self._poller[1] != fd:
+            if fd < 0:
+                return False
+            poller = _poll()
+            poller.register(fd, select.POLLIN)
+            self._poller = (sock, fd, poller)
+        return not self._poller[2].poll(0)
 
     def _apply(self, data: bytes | str) -> None:
         text = data.decode() if isinstance(data, bytes) else data
