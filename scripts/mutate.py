@@ -141,6 +141,16 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "the invalidation channel's idle check ignores what redis-py has already read",
+        "src/iam/sessions/auth_state.py",
+        'if not hasattr(buffer, "unread_bytes") or buffer.unread_bytes():',
+        'if not hasattr(buffer, "unread_bytes"):',
+        (
+            "tests/sessions/test_subscription_idle_check.py::"
+            "test_bytes_redis_py_has_read_and_not_parsed_are_pending",
+        ),
+    ),
+    Mutation(
         "CSRF skipped for cookie-authenticated requests",
         "src/iam/authn/authentication.py",
         "        if from_cookie:\n            enforce_csrf(request._request)",

@@ -6,6 +6,7 @@ log and in /readyz; once Redis is back, the limits are shared again.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -257,4 +258,11 @@ def test_a_subscription_that_came_back_by_itself_drops_the_local_copy(
     monkeypatch.setattr(
         local._pubsub, "get_message", lambda **kw: again.pop() if again else real(**kw)
     )
+    # what a real reconnection leaves: something to read on the subscription's (new) socket, so
+    # the request reads through redis-py instead of finding the subscription idle
+    client = auth_state._redis_client()
+    client.publish(auth_state._channel(client), "u:someone-else")
+    deadline = time.monotonic() + 5
+    while local._idle() and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert me(api, tokens["access"]).status_code == 401

@@ -252,8 +252,8 @@ class LocalAuthState:
         readable (``poll``, which also reports a closed or failed socket), and no health check
         due. The same check redis-py's hiredis parser makes before it reads. Anything it does
         not recognise (another parser, no ``poll``) answers False: ``get_message`` decides."""
-        connection = getattr(self._pubsub, "connection", None)
-        sock = getattr(connection, "_sock", None)
+        connection: Any = getattr(self._pubsub, "connection", None)
+        sock: Any = getattr(connection, "_sock", None)
         if sock is None or _poll is None:
             return False
         if connection.health_check_interval and time.monotonic() > connection.next_health_check:
@@ -264,7 +264,7 @@ class LocalAuthState:
             if not hasattr(reader, "has_data") or reader.has_data():
                 return False
         else:  # the pure-Python parsers: bytes read from the socket and not parsed
-            buffer = getattr(parser, "_buffer", None)
+            buffer: Any = getattr(parser, "_buffer", None)
             if not hasattr(buffer, "unread_bytes") or buffer.unread_bytes():
                 return False
         if hasattr(sock, "pending") and sock.pending():  # TLS: decrypted, not yet read

@@ -298,7 +298,7 @@ def _rotate_in_one_statement(
     # from_db() runs no field converters: jsonb arrives as text from Django's psycopg loaders
     values[_AMR_INDEX] = _json_column(values[_AMR_INDEX])
     session = DeviceSession.from_db(connection.alias, _SESSION_COLUMNS, values)
-    session.user = user_without_password(row[split:-3], connection.alias)
+    session.user = cast(Any, user_without_password(row[split:-3], connection.alias))
     audit_logged(AuditEventType.TOKEN_REFRESHED, user_id=session.user_id, session_id=session.pk)
     slug, role, permissions = row[-3:]
     claims = None
