@@ -20,11 +20,13 @@ database, which keeps revocation immediate across processes.
 On top of Redis, each process keeps what it read in memory (``LocalAuthState``) for as long as it
 is subscribed to the invalidation channel: every revocation and user change is published there
 (before it commits), and every request first drains the messages that arrived on the socket, a
-non-blocking read. A revocation answered to its caller has therefore reached every process's
-socket before any later request is served. If the subscription breaks, the local copy is dropped
-and requests go back to Redis until it is re-established; local entries also expire after
-``TTL`` like the Redis ones. The channel is named after the cache's key prefix and Redis database
-(``CACHE_KEY_PREFIX``), so deployments sharing one Redis server do not drop each other's copies.
+non-blocking read (skipped when a ``poll`` of the socket and redis-py's own buffer show that
+nothing has arrived: ``LocalAuthState._idle``). A revocation answered to its caller has
+therefore reached every process's socket before any later request is served. If the
+subscription breaks, the local copy is dropped and requests go back to Redis until it is
+re-established; local entries also expire after ``TTL`` like the Redis ones. The channel is
+named after the cache's key prefix and Redis database (``CACHE_KEY_PREFIX``), so deployments
+sharing one Redis server do not drop each other's copies.
 
 What is broadcast
 -----------------
@@ -107,6 +109,9 @@ REVOKED = "revoked"
 STALE = "stale"
 CHANNEL = "iam:as:invalidate"  # scoped by the cache's key prefix and database: see _channel()
 LOCAL_MAX_ENTRIES = 20_000
+# At most this many reads of the channel per request: a flood of invalidations is applied over
+# several requests, each decided from Redis until the channel is read to its end.
+DRAIN_MAX = 10_000
 _poll = getattr(select, "poll", None)  # not on Windows: there every request asks redis-py
 # After a failed broadcast, best-effort ones do not try Redis again for this long (a Redis that
 # does not answer costs a connect timeout per try).
@@ -229,7 +234,14 @@ class LocalAuthState:
         if idle:
             return True
         try:
-            while (message := self._pubsub.get_message(timeout=0)) is not None:
+            for _ in range(DRAIN_MAX):
+                message = self._pubsub.get_message(timeout=0)
+                if message is None:
+                    # get_message also answers None for a health check's PONG or a maintenance
+                    # notice, with more behind it in redis-py's buffer: read on until it is empty
+                    if _buffered(self._pubsub.connection) is True:
+                        continue
+                    break
                 if message.get("type") == "message":
                     self._apply(message["data"])
                 elif message.get("type") == "subscribe":
@@ -238,6 +250,8 @@ class LocalAuthState:
                     log.warning("auth-state subscription re-established; local copy dropped")
                     self._forget()
                     _pending_flush()
+            else:  # a flood not read to its end: this request is decided from Redis
+                return False
         except Exception:
             log.warning("auth-state subscription lost; serving from the shared cache")
             self.drop()
@@ -258,15 +272,10 @@ class LocalAuthState:
             return False
         if connection.health_check_interval and time.monotonic() > connection.next_health_check:
             return False
-        parser = connection._parser
-        reader = getattr(parser, "_reader", None)  # hiredis: what it was fed and not parsed
-        if reader is not None:
-            if not hasattr(reader, "has_data") or reader.has_data():
-                return False
-        else:  # the pure-Python parsers: bytes read from the socket and not parsed
-            buffer: Any = getattr(parser, "_buffer", None)
-            if not hasattr(buffer, "unread_bytes") or buffer.unread_bytes():
-                return False
+        if connection.should_reconnect():  # flagged by a maintenance notice: get_message
+            return False  # reconnects and subscribes again
+        if _buffered(connection) is not False:
+            return False
         if hasattr(sock, "pending") and sock.pending():  # TLS: decrypted, not yet read
             return False
         fd = sock.fileno()  # -1 once closed: never poll a number another socket may reuse
@@ -316,6 +325,17 @@ class LocalAuthState:
             expires = time.time() + TTL
             self.sessions[sid] = (session, expires)
             self.users[uid] = (user, expires)
+
+
+def _buffered(connection: Any) -> bool | None:
+    """Whether redis-py holds bytes of this connection it has read from the socket and not
+    parsed yet (None: a parser it does not know)."""
+    parser = getattr(connection, "_parser", None)
+    reader = getattr(parser, "_reader", None)  # hiredis: what it was fed and not parsed
+    if reader is not None:
+        return bool(reader.has_data()) if hasattr(reader, "has_data") else None
+    buffer: Any = getattr(parser, "_buffer", None)  # the pure-Python parsers
+    return bool(buffer.unread_bytes()) if hasattr(buffer, "unread_bytes") else None
 
 
 local_state = LocalAuthState()
