@@ -143,8 +143,8 @@ MUTATIONS = [
     Mutation(
         "the invalidation channel's idle check ignores what redis-py has already read",
         "src/iam/sessions/auth_state.py",
-        'if not hasattr(buffer, "unread_bytes") or buffer.unread_bytes():',
-        'if not hasattr(buffer, "unread_bytes"):',
+        'return bool(buffer.unread_bytes()) if hasattr(buffer, "unread_bytes") else None',
+        'return False if hasattr(buffer, "unread_bytes") else None',
         (
             "tests/sessions/test_subscription_idle_check.py::"
             "test_bytes_redis_py_has_read_and_not_parsed_are_pending",
