@@ -54,22 +54,27 @@ def _delivered(probe, message: str) -> None:
     raise AssertionError(f"{message} was not delivered")
 
 
-def test_revocation_elsewhere_reaches_this_process_before_the_next_request(api, tokens):
-    me(api, tokens["access"])
-    me(api, tokens["access"])
-    sid = DeviceSession.objects.get().pk
-    assert str(sid) in local_state.sessions
+def _revoked_elsewhere(sid: object) -> None:
+    """Another process revokes the session: tombstone in Redis, message on the channel, and
+    the message delivered to this process's subscription (a probe subscriber has it)."""
     client = auth_state._redis_client()
     probe = client.pubsub()
     probe.subscribe(auth_state._channel(client))
     try:
         assert probe.get_message(timeout=5)["type"] == "subscribe"
-        # another process revokes: tombstone in Redis, message on the channel
         cache.set(auth_state._session_key(str(sid)), auth_state.REVOKED, auth_state.TTL)
         client.publish(auth_state._channel(client), f"s:{sid}")
         _delivered(probe, f"s:{sid}")
     finally:
         probe.close()
+
+
+def test_revocation_elsewhere_reaches_this_process_before_the_next_request(api, tokens):
+    me(api, tokens["access"])
+    me(api, tokens["access"])
+    sid = DeviceSession.objects.get().pk
+    assert str(sid) in local_state.sessions
+    _revoked_elsewhere(sid)
     assert str(sid) in local_state.sessions  # not applied yet: the next request drains it
     assert me(api, tokens["access"]).status_code == 401
     assert str(sid) not in local_state.sessions
@@ -146,16 +151,7 @@ def test_a_revocation_already_read_off_the_socket_is_still_applied(api, tokens):
     me(api, tokens["access"])
     me(api, tokens["access"])
     sid = DeviceSession.objects.get().pk
-    client = auth_state._redis_client()
-    probe = client.pubsub()
-    probe.subscribe(auth_state._channel(client))
-    try:
-        assert probe.get_message(timeout=5)["type"] == "subscribe"
-        cache.set(auth_state._session_key(str(sid)), auth_state.REVOKED, auth_state.TTL)
-        client.publish(auth_state._channel(client), f"s:{sid}")
-        _delivered(probe, f"s:{sid}")
-    finally:
-        probe.close()
+    _revoked_elsewhere(sid)
     connection = local_state._pubsub.connection
     assert connection._parser.can_read(0)  # reads what the socket has into redis-py's buffer
     assert connection._parser._buffer.unread_bytes()

@@ -33,13 +33,12 @@ class FirstRefusalThrottling(APIView):
     def get_throttles(self) -> list[Any]:
         """The view's throttles for this request: one exempt from safe methods is not built for
         a GET (``GET /me`` is the most frequent authenticated request)."""
-        if self.request.method in SAFE_METHODS:
-            return [
-                throttle()
-                for throttle in self.throttle_classes
-                if not getattr(throttle, "safe_methods_exempt", False)
-            ]
-        return [throttle() for throttle in self.throttle_classes]
+        safe = self.request.method in SAFE_METHODS
+        return [
+            throttle()
+            for throttle in self.throttle_classes
+            if not (safe and getattr(throttle, "safe_methods_exempt", False))
+        ]
 
     def limit_reads(self, request: Request) -> list[str]:
         """Keys of the rate-limit cache this view reads before its work (e.g. lock states),

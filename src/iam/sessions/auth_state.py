@@ -119,11 +119,19 @@ RETRY_SECONDS = 5.0
 
 
 @memoize
+def _every_column() -> tuple[type[AbstractBaseUser], list[str], int]:
+    """The user model, every concrete column of it, and the password's place among them."""
+    model = get_user_model()
+    names = [f.attname for f in model._meta.concrete_fields]
+    return model, names, names.index("password")
+
+
+@memoize
 def user_columns() -> list[str]:
     """The user's columns a token's user is built from, in model field order, without the
     password hash (kept here and in the refresh's one-statement path)."""
-    model = get_user_model()
-    return [f.attname for f in model._meta.concrete_fields if f.attname != "password"]
+    _, names, password = _every_column()
+    return names[:password] + names[password + 1 :]
 
 
 @memoize
@@ -340,14 +348,6 @@ def _buffered(connection: Any) -> bool | None:
 
 local_state = LocalAuthState()
 on_settings_reset(local_state.drop)
-
-
-@memoize
-def _every_column() -> tuple[type[AbstractBaseUser], list[str], int]:
-    """The user model, every concrete column of it, and the password's place among them."""
-    model = get_user_model()
-    names = [f.attname for f in model._meta.concrete_fields]
-    return model, names, names.index("password")
 
 
 def user_without_password(values: Sequence[Any], db: str = "default") -> AbstractBaseUser:
