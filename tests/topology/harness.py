@@ -164,6 +164,7 @@ class Iam(Process):
             )
         args = [
             sys.executable, "-m", "gunicorn", "config.wsgi:application",
+            "-c", str(Path(__file__).with_name("gunicorn_conf.py")),
             "-b", f"127.0.0.1:{self.port}", "--workers", str(workers),
             "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "5",
         ]  # fmt: skip

@@ -24,11 +24,12 @@ from tests.topology.load import Load, percentiles
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 CLIENTS = 6
-# Resident memory a worker may gain over the second half of the run. The first half warms up:
-# the first Argon2id hash of a worker (a client secret or a password: 19 MiB that glibc keeps
-# for the next one) and the bounded caches (key ring, verified tokens: IAM_TOKEN_CACHE_SIZE is
-# 500 in the harness so that it fills early, local auth state). After it, a worker is flat: a
-# leak of a hundred bytes per request would exceed the bound over the 10-minute soak.
+# Resident memory a worker may gain over the second half of the run. Every worker, a respawned
+# one too, has made the Argon2id hashes that make glibc keep 19 MiB for the next one before its
+# first request (tests/topology/gunicorn_conf.py); the first half warms the bounded caches
+# (key ring, verified tokens: IAM_TOKEN_CACHE_SIZE is 500 in the harness so that it fills early,
+# local auth state). After it, a worker is flat: a leak of a hundred bytes per request would
+# exceed the bound over the 10-minute soak.
 RSS_GROWTH_BOUND_KIB = 4 * 1024
 
 
@@ -61,7 +62,7 @@ def test_soak(topology: Topology):
             time.sleep(SOAK_SECONDS / 10)
             samples.append({iam.name: iam.rss_kib() for iam in topology.iams})
     elapsed = time.monotonic() - started
-    warm, end = samples[4], samples[-1]  # the first half warms up (first Argon2 hash, caches)
+    warm, end = samples[4], samples[-1]  # the first half warms up the caches
 
     # no 5xx, no request without an answer, nothing refused that should have passed
     failures = [(r.op, r.process, r.status, r.code) for r in load.records if r.status != 200]
