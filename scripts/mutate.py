@@ -151,6 +151,16 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "a subscription that has not proven it still delivers is trusted",
+        "src/iam/sessions/auth_state.py",
+        "        return now - self._proven_at <= LIVENESS_SECONDS",
+        "        return True",
+        (
+            "tests/sessions/test_subscription_liveness.py::"
+            "test_after_a_quiet_spell_requests_go_to_redis_until_the_answer_is_read",
+        ),
+    ),
+    Mutation(
         "CSRF skipped for cookie-authenticated requests",
         "src/iam/authn/authentication.py",
         "        if from_cookie:\n            enforce_csrf(request._request)",

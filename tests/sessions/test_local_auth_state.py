@@ -177,3 +177,72 @@ def test_a_quiet_subscription_is_not_read_through_redis_py(api, tokens):
     finally:
         del pubsub.get_message
         connection.health_check_interval = 0
+
+
+def _aged(seconds: float) -> None:
+    """As if ``seconds`` had passed since the subscription last proved itself (and since its
+    PING went out, if one is out)."""
+    local_state._proven_at -= seconds
+    local_state._heartbeat_at -= seconds
+    if local_state._ping_at is not None:
+        local_state._ping_at -= seconds
+
+
+def _answer_arrived() -> None:
+    sock = local_state._pubsub.connection._sock
+    assert select.select([sock], [], [], 5)[0], "no answer to the PING"
+
+
+def test_a_live_subscription_proves_itself_without_a_round_trip(api, tokens, cache_round_trips):
+    me(api, tokens["access"])
+    me(api, tokens["access"])
+    _aged(auth_state.HEARTBEAT_SECONDS + 0.1)
+    cache_round_trips.clear()
+    assert me(api, tokens["access"]).status_code == 200  # PING sent, copy still trusted
+    sent = local_state._ping_at
+    assert sent is not None
+    assert cache_round_trips == []
+    _answer_arrived()
+    assert me(api, tokens["access"]).status_code == 200
+    assert local_state._ping_at is None
+    assert local_state._proven_at == sent
+    assert cache_round_trips == []
+
+
+def test_after_a_quiet_spell_the_first_request_asks_redis(api, tokens, cache_round_trips):
+    me(api, tokens["access"])
+    me(api, tokens["access"])
+    _aged(60)
+    cache_round_trips.clear()
+    assert me(api, tokens["access"]).status_code == 200
+    assert cache_round_trips  # no proof the copy is current: decided from Redis
+    _answer_arrived()
+    cache_round_trips.clear()
+    assert me(api, tokens["access"]).status_code == 200
+    assert cache_round_trips == []  # proven again: the copy serves
+
+
+def test_a_revocation_lost_with_a_silent_connection_is_refused_past_the_liveness(
+    api, tokens, monkeypatch
+):
+    """Attack: the subscription's connection died without a word (a partition, a firewall that
+    forgot it). Another process revokes the session; its message, and this process's PINGs,
+    vanish with the connection. Without the heartbeat the copy would serve the revoked session
+    until its entry expired (TTL, a minute)."""
+    me(api, tokens["access"])
+    me(api, tokens["access"])
+    sid = DeviceSession.objects.get().pk
+    pubsub = local_state._pubsub
+    pings = []
+    monkeypatch.setattr(pubsub, "ping", lambda message: pings.append(message))
+    cache.set(auth_state._session_key(str(sid)), auth_state.REVOKED, auth_state.TTL)
+    assert me(api, tokens["access"]).status_code == 200  # the documented bound: still trusted
+    _aged(auth_state.HEARTBEAT_SECONDS + 0.1)
+    assert me(api, tokens["access"]).status_code == 200
+    assert pings == [auth_state.PING_PAYLOAD]
+    _aged(auth_state.LIVENESS_SECONDS - auth_state.HEARTBEAT_SECONDS)
+    assert me(api, tokens["access"]).status_code == 401  # decided from Redis
+    assert local_state._pubsub is pubsub  # its PING is not overdue yet
+    _aged(auth_state.LIVENESS_SECONDS)
+    assert me(api, tokens["access"]).status_code == 401
+    assert local_state._pubsub is None  # silent too long: dropped (subscribed again later)

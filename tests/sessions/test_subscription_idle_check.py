@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -136,6 +137,7 @@ def _reading(answers: list, unread: list) -> LocalAuthState:
         connection=SimpleNamespace(_sock=None, _parser=parser),
         get_message=lambda timeout: answers.pop(0),
     )
+    state._proven(time.monotonic())  # a PING answered just now: no heartbeat due
     state.sessions["revoked-session"] = (("user", 1e12), 1e12)
     return state
 

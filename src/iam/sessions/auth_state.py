@@ -24,7 +24,10 @@ non-blocking read (skipped when a ``poll`` of the socket and redis-py's own buff
 nothing has arrived: ``LocalAuthState._idle``). A revocation answered to its caller has
 therefore reached every process's socket before any later request is served. If the
 subscription breaks, the local copy is dropped and requests go back to Redis until it is
-re-established; local entries also expire after ``TTL`` like the Redis ones. The channel is
+re-established; local entries also expire after ``TTL`` like the Redis ones. A connection can
+also die without a word (a partition, a firewall that forgets it): the copy is trusted only
+while the subscription has proven within ``LIVENESS_SECONDS`` (3) that it delivers, by a PING
+answered on it; a silent one is dropped (``HEARTBEAT_SECONDS`` says how). The channel is
 named after the cache's key prefix and Redis database (``CACHE_KEY_PREFIX``), so deployments
 sharing one Redis server do not drop each other's copies.
 
@@ -113,6 +116,17 @@ LOCAL_MAX_ENTRIES = 20_000
 # several requests, each decided from Redis until the channel is read to its end.
 DRAIN_MAX = 10_000
 _poll = getattr(select, "poll", None)  # not on Windows: there every request asks redis-py
+# A subscription is trusted only while it has proven recently that it still delivers: a PING
+# sent on it whose answer has been read proves that everything published before the PING was
+# read too (Redis answers on the same connection, in order). A connection that died without a
+# word (a partition, a firewall forgetting it, a host gone) would otherwise be trusted until
+# every entry expired (TTL) and miss every revocation meanwhile. A request sends a PING once the
+# last proof is HEARTBEAT_SECONDS old (one write, no wait: the answer is read by a later
+# request); past LIVENESS_SECONDS without a proof, requests are decided from Redis; a PING
+# unanswered that long drops the subscription.
+HEARTBEAT_SECONDS = 1.0
+LIVENESS_SECONDS = 3.0
+PING_PAYLOAD = "iam-auth-state"
 # After a failed broadcast, best-effort ones do not try Redis again for this long (a Redis that
 # does not answer costs a connect timeout per try).
 RETRY_SECONDS = 5.0
@@ -183,6 +197,11 @@ class LocalAuthState:
         self._poller: tuple[Any, int, Any] | None = None
         self._pid: int | None = None
         self._retry_at = 0.0
+        # (time.monotonic) Everything published before ``_proven_at`` has been read; a PING sent
+        # at ``_ping_at`` (None: none unanswered); requests take the fast path until
+        # ``_heartbeat_at`` (``_proven_at + HEARTBEAT_SECONDS``).
+        self._proven_at = self._heartbeat_at = 0.0
+        self._ping_at: float | None = None
         self._lock = threading.RLock()
         # Bumped by every applied invalidation and every drop: a thread that read Redis before an
         # invalidation was applied must not store what it read (see ``put``).
@@ -207,12 +226,18 @@ class LocalAuthState:
         if client is None:
             raise ConnectionError("the default cache is not Redis")
         pubsub = client.pubsub()
+        asked = time.monotonic()
         pubsub.subscribe(_channel(client))
         confirmation = pubsub.get_message(timeout=1.0)
         if not confirmation or confirmation.get("type") != "subscribe":
             pubsub.close()
             raise ConnectionError("no subscription confirmation")
         self._pubsub, self._pid = pubsub, os.getpid()
+        self._proven(asked)
+
+    def _proven(self, at: float) -> None:
+        """Everything published before ``at`` (time.monotonic) has been read."""
+        self._proven_at, self._heartbeat_at, self._ping_at = at, at + HEARTBEAT_SECONDS, None
 
     def ready(self) -> int | None:
         """Apply pending invalidations. The generation to hand to ``put`` if the local copy may be
@@ -235,12 +260,13 @@ class LocalAuthState:
                 self._retry_at = time.time() + 5
                 return False
             _pending_flush()  # Redis answers again: re-send what this process failed to send
-        try:
-            idle = self._idle()
-        except Exception:  # internals of a redis-py it does not know: get_message decides
-            idle = False
-        if idle:
-            return True
+        if time.monotonic() < self._heartbeat_at:
+            try:
+                idle = self._idle()
+            except Exception:  # internals of a redis-py it does not know: get_message decides
+                idle = False
+            if idle:
+                return True
         try:
             for _ in range(DRAIN_MAX):
                 message = self._pubsub.get_message(timeout=0)
@@ -250,22 +276,47 @@ class LocalAuthState:
                     if _buffered(self._pubsub.connection) is True:
                         continue
                     break
-                if message.get("type") == "message":
+                kind = message.get("type")
+                if kind == "message":
                     self._apply(message["data"])
-                elif message.get("type") == "subscribe":
+                elif kind == "pong":
+                    if self._ping_at is not None and _text(message["data"]) == PING_PAYLOAD:
+                        self._proven(self._ping_at)
+                elif kind == "subscribe":
                     # redis-py reconnected and subscribed again by itself: whatever was
                     # published while the connection was down never arrived.
                     log.warning("auth-state subscription re-established; local copy dropped")
                     self._forget()
+                    self._proven(time.monotonic())
                     _pending_flush()
             else:  # a flood not read to its end: this request is decided from Redis
                 return False
+            return self._alive()
         except Exception:
             log.warning("auth-state subscription lost; serving from the shared cache")
             self.drop()
             self._retry_at = time.time() + 1
             return False
-        return True
+
+    def _alive(self) -> bool:
+        """After the channel was read: whether it has proven recently enough that it delivers
+        (see HEARTBEAT_SECONDS); sends the PING that proves it, drops a silent one."""
+        now = time.monotonic()
+        if now < self._heartbeat_at:
+            return True
+        if self._ping_at is None:
+            self._pubsub.ping(PING_PAYLOAD)
+            self._ping_at = now
+        elif now - self._ping_at > LIVENESS_SECONDS:
+            log.warning(
+                "auth-state subscription silent for %ss (no answer to its ping); local copy "
+                "dropped, serving from the shared cache",
+                LIVENESS_SECONDS,
+            )
+            self.drop()
+            self._retry_at = time.time() + 1
+            return False
+        return now - self._proven_at <= LIVENESS_SECONDS
 
     def _idle(self) -> bool:
         """True only when the subscription surely has nothing to read, so that a request need
@@ -296,8 +347,7 @@ class LocalAuthState:
         return not self._poller[2].poll(0)
 
     def _apply(self, data: bytes | str) -> None:
-        text = data.decode() if isinstance(data, bytes) else data
-        kind, _, key = text.partition(":")
+        kind, _, key = _text(data).partition(":")
         self.generation += 1
         (self.sessions if kind == "s" else self.users).pop(key, None)
 
@@ -333,6 +383,10 @@ class LocalAuthState:
             expires = time.time() + TTL
             self.sessions[sid] = (session, expires)
             self.users[uid] = (user, expires)
+
+
+def _text(data: bytes | str) -> str:
+    return data.decode() if isinstance(data, bytes) else data
 
 
 def _buffered(connection: Any) -> bool | None:
