@@ -14,12 +14,13 @@ from types import SimpleNamespace
 import pytest
 
 from iam.sessions import auth_state
-from iam.sessions.auth_state import HEARTBEAT_SECONDS, LIVENESS_SECONDS, PING_PAYLOAD
+from iam.sessions.auth_state import HEARTBEAT_SECONDS, LIVENESS_SECONDS
 
 
 class Subscription:
     """A subscribed pubsub whose socket is quiet (``sock``) or unknown (None): ``get_message``
-    gives what was ``delivered``, in order, then None; ``ping`` records what it sent."""
+    gives what was ``delivered``, in order, then None; ``ping`` records what it sent;
+    ``subscribe`` is confirmed."""
 
     def __init__(self, sock: object = None) -> None:
         parser = SimpleNamespace(_buffer=SimpleNamespace(unread_bytes=lambda: 0))
@@ -42,8 +43,13 @@ class Subscription:
     def ping(self, message: str) -> None:
         self.pings.append(message)
 
-    def answer(self, data: bytes = PING_PAYLOAD.encode()) -> None:
+    def answer(self, data: bytes | None = None) -> None:
+        """Redis answers a PING: the last one sent, or one that says ``data``."""
+        data = self.pings[-1].encode() if data is None else data
         self.delivered.append({"type": "pong", "pattern": None, "channel": None, "data": data})
+
+    def subscribe(self, channel: str) -> None:
+        self.delivered.append({"type": "subscribe", "channel": channel.encode(), "data": 1})
 
     def close(self) -> None:
         self.closed = True
@@ -85,9 +91,9 @@ def test_a_due_heartbeat_is_sent_even_when_the_socket_is_quiet(quiet_socket):
     state, subscription = subscribed(quiet_socket)
     aged(state, HEARTBEAT_SECONDS + 0.1)
     assert state.ready() is not None  # still within the liveness: trusted
-    assert subscription.pings == [PING_PAYLOAD]
+    assert len(subscription.pings) == 1
     assert state.ready() is not None
-    assert subscription.pings == [PING_PAYLOAD]  # one PING out at a time
+    assert len(subscription.pings) == 1  # one PING out at a time
 
 
 def test_the_answer_proves_what_was_published_before_the_ping():
@@ -107,7 +113,7 @@ def test_after_a_quiet_spell_requests_go_to_redis_until_the_answer_is_read():
     state, subscription = subscribed()
     aged(state, 60)
     assert state.ready() is None  # decided from Redis
-    assert subscription.pings == [PING_PAYLOAD]
+    assert len(subscription.pings) == 1
     assert state.sessions  # not dropped: the answer will vouch for it
     subscription.answer()
     assert state.ready() is not None
@@ -120,7 +126,7 @@ def test_an_answer_read_long_after_its_ping_vouches_only_for_then():
     subscription.answer()
     aged(state, 60)  # the worker then sits idle; its next request reads the old answer
     assert state.ready() is None
-    assert subscription.pings == [PING_PAYLOAD, PING_PAYLOAD]  # and asks again
+    assert len(subscription.pings) == 2  # and asks again
 
 
 def test_a_silent_subscription_is_dropped(caplog):
@@ -144,8 +150,49 @@ def test_a_pong_that_is_not_an_answer_to_its_ping_proves_nothing():
     state.ready()
     subscription.answer(b"redis-py-health-check")
     subscription.answer(b"somebody else")
+    subscription.answer(subscription.pings[-1].encode() + b"0")
     assert state.ready() is None
     assert state._ping_at is not None
+
+
+def test_an_answer_to_an_earlier_ping_proves_nothing():
+    """redis-py replaced the connection (a maintenance notice) while a PING was out; the old
+    PING's answer, read after the next PING went out, must not vouch for the new one."""
+    state, subscription = subscribed()
+    aged(state, 60)
+    state.ready()  # PING 1
+    subscription.delivered.append({"type": "subscribe", "channel": b"c", "data": 1})
+    state.ready()  # re-subscribed: proven afresh, PING 1 forgotten
+    aged(state, 60)
+    state.ready()  # PING 2
+    subscription.answer(subscription.pings[0].encode())  # PING 1's answer, late
+    assert state.ready() is None
+    subscription.answer()
+    assert state.ready() is not None
+
+
+def test_an_answer_with_no_ping_out_is_ignored():
+    state, subscription = subscribed()
+    subscription.answer(b"iam-auth-state:1")
+    assert state.ready() is not None
+    assert state._pubsub is subscription  # not mistaken for a broken connection
+
+
+def test_a_new_subscription_after_a_silent_one_is_trusted_again(monkeypatch):
+    new = Subscription()
+    client = SimpleNamespace(
+        pubsub=lambda: new, connection_pool=SimpleNamespace(connection_kwargs={"db": 0})
+    )
+    monkeypatch.setattr(auth_state, "_redis_client", lambda: client)
+    state, _ = subscribed()
+    aged(state, HEARTBEAT_SECONDS + 0.1)
+    state.ready()
+    aged(state, LIVENESS_SECONDS)
+    assert state.ready() is None  # silent: dropped
+    state._retry_at = 0.0  # the retry is due
+    assert state.ready() is not None
+    assert state._pubsub is new
+    assert new.pings == []  # the new subscription's confirmation is its proof
 
 
 def test_a_ping_that_cannot_be_sent_drops_the_subscription():

@@ -126,7 +126,7 @@ _poll = getattr(select, "poll", None)  # not on Windows: there every request ask
 # unanswered that long drops the subscription.
 HEARTBEAT_SECONDS = 1.0
 LIVENESS_SECONDS = 3.0
-PING_PAYLOAD = "iam-auth-state"
+PING_PAYLOAD = "iam-auth-state"  # and a number: an answer counts only for the PING it answers
 # After a failed broadcast, best-effort ones do not try Redis again for this long (a Redis that
 # does not answer costs a connect timeout per try).
 RETRY_SECONDS = 5.0
@@ -202,6 +202,8 @@ class LocalAuthState:
         # ``_heartbeat_at`` (``_proven_at + HEARTBEAT_SECONDS``).
         self._proven_at = self._heartbeat_at = 0.0
         self._ping_at: float | None = None
+        self._ping_payload = ""
+        self._pings_sent = 0
         self._lock = threading.RLock()
         # Bumped by every applied invalidation and every drop: a thread that read Redis before an
         # invalidation was applied must not store what it read (see ``put``).
@@ -214,7 +216,13 @@ class LocalAuthState:
         self._pubsub = None
         self._poller = None
         self._retry_at = 0.0
+        self._unproven()
         self._forget()
+
+    def _unproven(self) -> None:
+        """No subscription, nothing proven, no PING out (a new subscription starts afresh)."""
+        self._proven_at = self._heartbeat_at = 0.0
+        self._ping_at = None
 
     def _forget(self) -> None:
         self.generation += 1
@@ -248,6 +256,7 @@ class LocalAuthState:
     def _ready(self) -> bool:
         if self._pid != os.getpid():  # a forked worker must not share its parent's socket
             self._pubsub = self._poller = None
+            self._unproven()
             self._pid = os.getpid()
             self.sessions.clear()
             self.users.clear()
@@ -280,7 +289,9 @@ class LocalAuthState:
                 if kind == "message":
                     self._apply(message["data"])
                 elif kind == "pong":
-                    if self._ping_at is not None and _text(message["data"]) == PING_PAYLOAD:
+                    # only the answer to the PING out: an older one (sent on a connection
+                    # redis-py has replaced since) vouches for nothing
+                    if self._ping_at is not None and _text(message["data"]) == self._ping_payload:
                         self._proven(self._ping_at)
                 elif kind == "subscribe":
                     # redis-py reconnected and subscribed again by itself: whatever was
@@ -305,7 +316,9 @@ class LocalAuthState:
         if now < self._heartbeat_at:
             return True
         if self._ping_at is None:
-            self._pubsub.ping(PING_PAYLOAD)
+            self._pings_sent += 1
+            self._ping_payload = f"{PING_PAYLOAD}:{self._pings_sent}"
+            self._pubsub.ping(self._ping_payload)
             self._ping_at = now
         elif now - self._ping_at > LIVENESS_SECONDS:
             log.warning(
