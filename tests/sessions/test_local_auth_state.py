@@ -11,6 +11,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from redis._parsers.resp3 import _RESP3Parser
 
 from iam.sessions import auth_state
 from iam.sessions.auth_state import local_state
@@ -225,10 +226,13 @@ def test_after_a_quiet_spell_the_first_request_asks_redis(api, tokens, cache_rou
     assert cache_round_trips == []  # proven again: the copy serves
 
 
-@pytest.fixture
-def proxy(monkeypatch):
+@pytest.fixture(
+    params=[{}, {"protocol": 3, "parser_class": _RESP3Parser}], ids=["settings", "resp3"]
+)
+def proxy(request, monkeypatch):
     """This process's subscription runs through a relay the test can cut silently; everything
-    else (the shared cache, other processes' publishes) reaches Redis directly."""
+    else (the shared cache, other processes' publishes) reaches Redis directly. As configured
+    (RESP2), and on RESP3, whose PING answers redis-py parses otherwise."""
     direct = auth_state._redis_client()
     pool = direct.connection_pool
     upstream = (pool.connection_kwargs.get("host", "127.0.0.1"), pool.connection_kwargs["port"])
@@ -236,7 +240,12 @@ def proxy(monkeypatch):
     relayed = redis.Redis(
         connection_pool=redis.ConnectionPool(
             connection_class=pool.connection_class,
-            **{**pool.connection_kwargs, "host": "127.0.0.1", "port": relay.port},
+            **{
+                **pool.connection_kwargs,
+                "host": "127.0.0.1",
+                "port": relay.port,
+                **request.param,
+            },
         )
     )
     local_state.drop()
