@@ -14,6 +14,7 @@ class AuditEvent(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_constraint=False,
+        db_index=False,  # audit_user_time (user, -created_at) serves every lookup by user
     )
     session_id = models.UUIDField(null=True, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)

@@ -34,7 +34,10 @@ class BackupCode(models.Model):
     """A single-use recovery code, stored as a salted SHA-256 digest (never the code)."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="backup_codes"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="backup_codes",
+        db_index=False,  # the (user, used_at) index serves every lookup by user
     )
     salt = models.CharField(max_length=32, editable=False)
     digest = models.CharField(max_length=64, editable=False)

@@ -15,7 +15,10 @@ class DeviceSession(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="device_sessions"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="device_sessions",
+        db_index=False,  # session_user_live (user, revoked_at) serves every lookup by user
     )
     transport = models.CharField(max_length=8, choices=Transport.choices)
     amr = models.JSONField(default=list)

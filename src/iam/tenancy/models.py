@@ -73,7 +73,10 @@ class TenantQuerySet(models.QuerySet):
 
 
 class Membership(models.Model):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    # membership_unique (tenant, user) serves every lookup by tenant
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
