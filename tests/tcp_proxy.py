@@ -27,8 +27,8 @@ class SilentProxy:
 
     def cut(self) -> None:
         self._cut = True
-        with self._relaying:  # wait for a relay already past the check
-            pass
+        self._relaying.acquire()  # a relay already past the check finishes first
+        self._relaying.release()
 
     def heal(self) -> None:
         self._cut = False

@@ -17,6 +17,7 @@ from iam.sessions import auth_state
 from iam.sessions.auth_state import local_state
 from iam.sessions.models import DeviceSession
 from tests.conftest import me
+from tests.sessions.test_subscription_liveness import aged
 from tests.tcp_proxy import SilentProxy
 
 pytestmark = [
@@ -183,15 +184,6 @@ def test_a_quiet_subscription_is_not_read_through_redis_py(api, tokens):
         connection.health_check_interval = 0
 
 
-def _aged(seconds: float) -> None:
-    """As if ``seconds`` had passed since the subscription last proved itself (and since its
-    PING went out, if one is out)."""
-    local_state._proven_at -= seconds
-    local_state._heartbeat_at -= seconds
-    if local_state._ping_at is not None:
-        local_state._ping_at -= seconds
-
-
 def _answer_arrived() -> None:
     sock = local_state._pubsub.connection._sock
     assert select.select([sock], [], [], 5)[0], "no answer to the PING"
@@ -200,7 +192,7 @@ def _answer_arrived() -> None:
 def test_a_live_subscription_proves_itself_without_a_round_trip(api, tokens, cache_round_trips):
     me(api, tokens["access"])
     me(api, tokens["access"])
-    _aged(auth_state.HEARTBEAT_SECONDS + 0.1)
+    aged(local_state, auth_state.HEARTBEAT_SECONDS + 0.1)
     cache_round_trips.clear()
     assert me(api, tokens["access"]).status_code == 200  # PING sent, copy still trusted
     sent = local_state._ping_at
@@ -216,7 +208,7 @@ def test_a_live_subscription_proves_itself_without_a_round_trip(api, tokens, cac
 def test_after_a_quiet_spell_the_first_request_asks_redis(api, tokens, cache_round_trips):
     me(api, tokens["access"])
     me(api, tokens["access"])
-    _aged(60)
+    aged(local_state, 60)
     cache_round_trips.clear()
     assert me(api, tokens["access"]).status_code == 200
     assert cache_round_trips  # no proof the copy is current: decided from Redis
@@ -273,7 +265,7 @@ def test_a_revocation_lost_in_a_partition_is_refused_within_the_liveness(
     proxy.cut()
     _revoked_elsewhere(sid)  # published, and delivered to a subscriber the partition spares
     assert me(api, tokens["access"]).status_code == 200  # the bound: the copy cannot know yet
-    _aged(auth_state.HEARTBEAT_SECONDS + 0.1)
+    aged(local_state, auth_state.HEARTBEAT_SECONDS + 0.1)
     assert me(api, tokens["access"]).status_code == 200
     assert local_state._ping_at is not None  # a PING went out, into the partition
     local_state._proven_at -= auth_state.LIVENESS_SECONDS  # no proof for that long

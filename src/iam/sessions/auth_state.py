@@ -197,13 +197,8 @@ class LocalAuthState:
         self._poller: tuple[Any, int, Any] | None = None
         self._pid: int | None = None
         self._retry_at = 0.0
-        # (time.monotonic) Everything published before ``_proven_at`` has been read; a PING sent
-        # at ``_ping_at`` (None: none unanswered); requests take the fast path until
-        # ``_heartbeat_at`` (``_proven_at + HEARTBEAT_SECONDS``).
-        self._proven_at = self._heartbeat_at = 0.0
-        self._ping_at: float | None = None
-        self._ping_payload = ""
-        self._pings_sent = 0
+        self._pings_sent = 0  # numbers the PINGs: the last one is the one out, if any
+        self._unproven()
         self._lock = threading.RLock()
         # Bumped by every applied invalidation and every drop: a thread that read Redis before an
         # invalidation was applied must not store what it read (see ``put``).
@@ -221,8 +216,11 @@ class LocalAuthState:
 
     def _unproven(self) -> None:
         """No subscription, nothing proven, no PING out (a new subscription starts afresh)."""
+        # (time.monotonic) Everything published before ``_proven_at`` has been read; a PING sent
+        # at ``_ping_at`` (None: none unanswered); requests take the fast path until
+        # ``_heartbeat_at`` (``_proven_at + HEARTBEAT_SECONDS``).
         self._proven_at = self._heartbeat_at = 0.0
-        self._ping_at = None
+        self._ping_at: float | None = None
 
     def _forget(self) -> None:
         self.generation += 1
@@ -291,7 +289,7 @@ class LocalAuthState:
                 elif kind == "pong":
                     # only the answer to the PING out: an older one (sent on a connection
                     # redis-py has replaced since) vouches for nothing
-                    if self._ping_at is not None and _text(message["data"]) == self._ping_payload:
+                    if self._ping_at is not None and _text(message["data"]) == self._ping_text():
                         self._proven(self._ping_at)
                 elif kind == "subscribe":
                     # redis-py reconnected and subscribed again by itself: whatever was
@@ -317,8 +315,7 @@ class LocalAuthState:
             return True
         if self._ping_at is None:
             self._pings_sent += 1
-            self._ping_payload = f"{PING_PAYLOAD}:{self._pings_sent}"
-            self._pubsub.ping(self._ping_payload)
+            self._pubsub.ping(self._ping_text())
             self._ping_at = now
         elif now - self._ping_at > LIVENESS_SECONDS:
             log.warning(
@@ -330,6 +327,9 @@ class LocalAuthState:
             self._retry_at = time.time() + 1
             return False
         return now - self._proven_at <= LIVENESS_SECONDS
+
+    def _ping_text(self) -> str:
+        return f"{PING_PAYLOAD}:{self._pings_sent}"
 
     def _idle(self) -> bool:
         """True only when the subscription surely has nothing to read, so that a request need
