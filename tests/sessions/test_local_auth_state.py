@@ -11,7 +11,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.cache import cache
-from redis._parsers.resp3 import _RESP3Parser
+from redis._parsers import _HiredisParser, _RESP2Parser, _RESP3Parser
 
 from iam.sessions import auth_state
 from iam.sessions.auth_state import local_state
@@ -150,16 +150,22 @@ def test_a_subscription_closed_by_the_server_is_not_trusted(api, tokens, cache_r
     assert local_state.generation > generation  # the copy was dropped
 
 
-def test_a_revocation_already_read_off_the_socket_is_still_applied(api, tokens):
+def test_a_revocation_already_read_off_the_socket_is_still_applied(api, tokens, proxy):
     """Attack on the idle check: redis-py has read the message from the socket into its own
-    buffer without parsing it. The socket is quiet; the request must still see the message."""
+    buffer without parsing it. The socket is quiet; the request must still see the message.
+    With each parser (``proxy``'s parameters), each of which buffers in its own way."""
     me(api, tokens["access"])
     me(api, tokens["access"])
     sid = DeviceSession.objects.get().pk
     _revoked_elsewhere(sid)
     connection = local_state._pubsub.connection
-    assert connection._parser.can_read(0)  # reads what the socket has into redis-py's buffer
-    assert connection._parser._buffer.unread_bytes()
+    parser = connection._parser
+    if isinstance(parser, _HiredisParser):
+        assert parser.read_from_socket(timeout=5)  # fed to hiredis's reader, not parsed
+    else:
+        assert select.select([connection._sock], [], [], 5)[0]
+        assert parser.can_read(0)  # reads what the socket has into redis-py's buffer
+    assert auth_state._buffered(connection) is True
     assert not select.select([connection._sock], [], [], 0)[0]  # nothing left on the socket
     assert me(api, tokens["access"]).status_code == 401
 
@@ -218,13 +224,31 @@ def test_after_a_quiet_spell_the_first_request_asks_redis(api, tokens, cache_rou
     assert cache_round_trips == []  # proven again: the copy serves
 
 
+def test_the_configured_connection_parses_replies_with_hiredis():
+    """redis-py's C parser (the ``redis[hiredis]`` dependency), not its pure-Python one: about a
+    tenth of a refresh's Redis cost (docs/performance.md, sixth pass)."""
+    client = auth_state._redis_client()
+    connection = client.connection_pool.get_connection()
+    try:
+        assert isinstance(connection._parser, _HiredisParser)
+    finally:
+        client.connection_pool.release(connection)
+
+
 @pytest.fixture(
-    params=[{}, {"protocol": 3, "parser_class": _RESP3Parser}], ids=["settings", "resp3"]
+    params=[
+        {},
+        {"parser_class": _RESP2Parser},
+        {"protocol": 3, "parser_class": _HiredisParser},
+        {"protocol": 3, "parser_class": _RESP3Parser},
+    ],
+    ids=["settings", "resp2-python", "resp3-hiredis", "resp3-python"],
 )
 def proxy(request, monkeypatch):
     """This process's subscription runs through a relay the test can cut silently; everything
     else (the shared cache, other processes' publishes) reaches Redis directly. As configured
-    (RESP2), and on RESP3, whose PING answers redis-py parses otherwise."""
+    (RESP2, hiredis), and with each parser on each protocol: they read PING answers and the
+    subscription's buffer differently."""
     direct = auth_state._redis_client()
     pool = direct.connection_pool
     upstream = (pool.connection_kwargs.get("host", "127.0.0.1"), pool.connection_kwargs["port"])
