@@ -117,6 +117,9 @@ def iam_env() -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         # The production shape: PostgreSQL for the truth, Redis as the shared cache.
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
+        # A key space of this run's own: counters an earlier run (or bench/inprocess.py, which
+        # shares the database) left in the last minute must not refuse this run's logins.
+        "CACHE_KEY_PREFIX": f"bench-{secrets.token_hex(4)}",
         # DEBUG off defaults to SECURE_SSL_REDIRECT=True: every plain-HTTP request would be a 301.
         "SECURE_SSL_REDIRECT": "false",
         "IAM_THROTTLE_LOGIN_IP": "100000/min",

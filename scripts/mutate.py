@@ -151,6 +151,16 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "the idle check ignores what hiredis (the configured parser) holds unparsed",
+        "src/iam/sessions/auth_state.py",
+        'return bool(reader.has_data()) if hasattr(reader, "has_data") else None',
+        'return False if hasattr(reader, "has_data") else None',
+        (
+            "tests/sessions/test_subscription_idle_check.py::"
+            "test_bytes_redis_py_has_read_and_not_parsed_are_pending",
+        ),
+    ),
+    Mutation(
         "a subscription that has not proven it still delivers is trusted",
         "src/iam/sessions/auth_state.py",
         "        return now - self._proven_at <= LIVENESS_SECONDS",
