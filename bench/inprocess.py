@@ -305,7 +305,7 @@ def operation(op: str, wsgi: Wsgi, target: str) -> Callable[[], None]:
 # First match wins; matched against "file:function" of each frame (innermost layer counts).
 LAYERS = [
     ("SQL (driver + server wait)", ("psycopg", "libpq")),
-    ("Redis", ("redis/", "django_redis/", "'_socket.socket'")),
+    ("Redis", ("redis/", "django_redis/", "hiredis", "'_socket.socket'")),
     ("RSA/HMAC sign + verify", ("cryptography", "openssl", "_hashlib", "'_hmac", "hmac.py")),
     ("JWT encode/decode (PyJWT, SimpleJWT)", ("jwt/", "rest_framework_simplejwt/")),
     ("JSON", ("json/", "_json")),

@@ -162,10 +162,11 @@ def test_a_revocation_already_read_off_the_socket_is_still_applied(api, tokens, 
     parser = connection._parser
     if isinstance(parser, _HiredisParser):
         assert parser.read_from_socket(timeout=5)  # fed to hiredis's reader, not parsed
+        assert parser._reader.has_data()
     else:
         assert select.select([connection._sock], [], [], 5)[0]
         assert parser.can_read(0)  # reads what the socket has into redis-py's buffer
-    assert auth_state._buffered(connection) is True
+        assert parser._buffer.unread_bytes()
     assert not select.select([connection._sock], [], [], 0)[0]  # nothing left on the socket
     assert me(api, tokens["access"]).status_code == 401
 
@@ -225,8 +226,8 @@ def test_after_a_quiet_spell_the_first_request_asks_redis(api, tokens, cache_rou
 
 
 def test_the_configured_connection_parses_replies_with_hiredis():
-    """redis-py's C parser (the ``redis[hiredis]`` dependency), not its pure-Python one: about a
-    tenth of a refresh's Redis cost (docs/performance.md, sixth pass)."""
+    """redis-py's C parser and packer (the ``redis[hiredis]`` dependency), not its pure-Python
+    ones (docs/performance.md, sixth pass)."""
     client = auth_state._redis_client()
     connection = client.connection_pool.get_connection()
     try:
@@ -235,20 +236,25 @@ def test_the_configured_connection_parses_replies_with_hiredis():
         client.connection_pool.release(connection)
 
 
-@pytest.fixture(
-    params=[
-        {},
-        {"parser_class": _RESP2Parser},
-        {"protocol": 3, "parser_class": _HiredisParser},
-        {"protocol": 3, "parser_class": _RESP3Parser},
-    ],
-    ids=["settings", "resp2-python", "resp3-hiredis", "resp3-python"],
-)
+# (extra connection settings, the protocol and the parser they must give): redis-py 8 speaks
+# RESP3 unless told otherwise, and quietly swaps a RESP2 parser for its RESP3 one on RESP3;
+# its maintenance notices (on by default) exist on RESP3 only
+RESP2 = {"protocol": 2, "maint_notifications_config": None}
+SUBSCRIPTION_WIRES = {
+    "settings-resp3-hiredis": ({}, 3, _HiredisParser),
+    "resp2-hiredis": (RESP2, 2, _HiredisParser),
+    "resp2-python": ({**RESP2, "parser_class": _RESP2Parser}, 2, _RESP2Parser),
+    "resp3-python": ({"protocol": 3, "parser_class": _RESP3Parser}, 3, _RESP3Parser),
+}
+
+
+@pytest.fixture(params=list(SUBSCRIPTION_WIRES.values()), ids=list(SUBSCRIPTION_WIRES))
 def proxy(request, monkeypatch):
     """This process's subscription runs through a relay the test can cut silently; everything
     else (the shared cache, other processes' publishes) reaches Redis directly. As configured
-    (RESP2, hiredis), and with each parser on each protocol: they read PING answers and the
+    (RESP3, hiredis), and with each parser on each protocol: they read PING answers and the
     subscription's buffer differently."""
+    extra, protocol, parser_class = request.param
     direct = auth_state._redis_client()
     pool = direct.connection_pool
     upstream = (pool.connection_kwargs.get("host", "127.0.0.1"), pool.connection_kwargs["port"])
@@ -260,7 +266,7 @@ def proxy(request, monkeypatch):
                 **pool.connection_kwargs,
                 "host": "127.0.0.1",
                 "port": relay.port,
-                **request.param,
+                **extra,
             },
         )
     )
@@ -268,6 +274,8 @@ def proxy(request, monkeypatch):
     with monkeypatch.context() as patched:
         patched.setattr(auth_state, "_redis_client", lambda: relayed)
         assert local_state.ready() is not None  # subscribed through the relay
+    connection = local_state._pubsub.connection
+    assert (connection.protocol, type(connection._parser)) == (protocol, parser_class)
     yield relay
     local_state.drop()
     relay.close()
