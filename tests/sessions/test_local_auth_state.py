@@ -225,20 +225,10 @@ def test_after_a_quiet_spell_the_first_request_asks_redis(api, tokens, cache_rou
     assert cache_round_trips == []  # proven again: the copy serves
 
 
-def test_the_configured_connection_parses_replies_with_hiredis():
-    """redis-py's C parser and packer (the ``redis[hiredis]`` dependency), not its pure-Python
-    ones (docs/performance.md, sixth pass)."""
-    client = auth_state._redis_client()
-    connection = client.connection_pool.get_connection()
-    try:
-        assert isinstance(connection._parser, _HiredisParser)
-    finally:
-        client.connection_pool.release(connection)
-
-
-# (extra connection settings, the protocol and the parser they must give): redis-py 8 speaks
-# RESP3 unless told otherwise, and quietly swaps a RESP2 parser for its RESP3 one on RESP3;
-# its maintenance notices (on by default) exist on RESP3 only
+# (extra connection settings, the protocol and the parser they must give). The first is the
+# configured client's own: it must parse with hiredis (the redis[hiredis] dependency). redis-py 8
+# speaks RESP3 unless told otherwise, and quietly swaps a RESP2 parser for its RESP3 one on RESP3;
+# its maintenance notices (on by default) exist on RESP3 only.
 RESP2 = {"protocol": 2, "maint_notifications_config": None}
 SUBSCRIPTION_WIRES = {
     "settings-resp3-hiredis": ({}, 3, _HiredisParser),

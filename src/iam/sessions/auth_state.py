@@ -255,9 +255,8 @@ class LocalAuthState:
         if self._pid != os.getpid():  # a forked worker must not share its parent's socket
             self._pubsub = self._poller = None
             self._unproven()
+            self._forget()
             self._pid = os.getpid()
-            self.sessions.clear()
-            self.users.clear()
         if self._pubsub is None:
             if time.time() < self._retry_at:
                 return False
