@@ -109,7 +109,7 @@ MIDDLEWARE = [
     # the IAM itself, with caching headers, in every mode: no separate web server needed
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "corsheaders.middleware.CorsMiddleware",
+    "iam.core.cors.CorsMiddleware",  # django-cors-headers, reading a missing Origin from META
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -356,6 +356,8 @@ REST_FRAMEWORK = {
     # ASCII-escaped JSON: any input echoed in an error (even a lone surrogate) always renders.
     "UNICODE_JSON": False,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's negotiation; the common Accept headers answered without parsing them
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "iam.core.negotiation.JSONFirstNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "iam.core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
