@@ -104,6 +104,20 @@ MUTATIONS = [
         ("tests/tokens/test_backend.py::test_refresh_typ_swapped_into_access_is_rejected",),
     ),
     Mutation(
+        "the codec's fast segment decoding takes a second encoding of the same bytes",
+        "src/iam/tokens/backend.py",
+        "            if base64url_encode(decoded) == segment:",
+        "            if True:",
+        ("tests/tokens/test_codec.py::test_every_short_segment_gets_pyjwts_answer",),
+    ),
+    Mutation(
+        "the codec's fast segment decoding takes characters outside base64url",
+        "src/iam/tokens/backend.py",
+        "_UNPADDED_BASE64URL.fullmatch(segment)",
+        "_UNPADDED_BASE64URL.match(segment)",
+        ("tests/tokens/test_codec.py::test_every_short_segment_gets_pyjwts_answer",),
+    ),
+    Mutation(
         "claim types not checked",
         "src/iam/tokens/backend.py",
         "            token_claims_check(claims)\n",

@@ -15,9 +15,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 import jwt
+from jwt.algorithms import HMACAlgorithm
+from jwt.api_jws import PyJWS
+from jwt.utils import base64url_decode, base64url_encode
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendExpiredToken
 
@@ -56,6 +60,68 @@ def header_for_key_choice(token: Any) -> dict[str, Any]:
     return header
 
 
+# Unpadded base64url with a length that can encode bytes: what the IAM issues, and the only
+# input the fast path below takes.
+_UNPADDED_BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
+
+
+class _JWS(PyJWS):
+    """PyJWT's JWS, with its strict segment decoding done by a regular expression where PyJWT
+    tests each character in Python (about 270 k instructions of a refresh of 10.4 M: a refresh
+    token has some 480 characters). A segment of the base64url alphabet alone, unpadded, of a
+    length PyJWT accepts and in the one encoding of its bytes (PyJWT refuses stray low bits) is
+    decoded as PyJWT decodes it; every other segment (padding, foreign characters, an impossible
+    length, a second encoding) goes to PyJWT's own check. ``tests/tokens/test_codec.py`` holds the
+    two to the same answer, segment by segment."""
+
+    @staticmethod
+    def _decode_base64url_segment(segment: bytes, name: str) -> bytes:
+        if len(segment) % 4 != 1 and _UNPADDED_BASE64URL.fullmatch(segment):
+            decoded = base64url_decode(segment)
+            if base64url_encode(decoded) == segment:
+                return decoded
+        return PyJWS._decode_base64url_segment(segment, name)
+
+
+class _PreparedHMAC(HMACAlgorithm):
+    """HS256 whose key preparation runs once per secret. PyJWT prepares the key on every
+    encode and decode, and for an HMAC secret that means proving it is no public key,
+    certificate or JWK (two DER parses that fail, a JSON parse that fails: about 50 k
+    instructions each time). The answer depends on the secret's bytes alone, so it is kept
+    per secret; a secret PyJWT refuses is refused every time (nothing is kept for it)."""
+
+    MAX_SECRETS = 32  # the key ring holds a handful; a full memo starts over
+
+    def __init__(self) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+        self._prepared: dict[bytes, bytes] = {}
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        if not isinstance(key, bytes):
+            return super().prepare_key(key)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = super().prepare_key(key)
+            if len(self._prepared) >= self.MAX_SECRETS:
+                self._prepared.clear()
+            self._prepared[key] = prepared
+        return prepared
+
+
+class _JWT(jwt.PyJWT):
+    """PyJWT's JWT codec (claims, options, errors: all PyJWT's) over ``_JWS``, with HS256 as
+    ``_PreparedHMAC`` and only the two algorithms the IAM uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._jws = _JWS(algorithms=[ALGORITHM, REFRESH_ALGORITHM], options=self._jws.options)
+        self._jws.unregister_algorithm(REFRESH_ALGORITHM)
+        self._jws.register_algorithm(REFRESH_ALGORITHM, _PreparedHMAC())
+
+
+_codec = _JWT()
+
+
 class KeyedTokenBackend(TokenBackend):
     """``algorithm`` and ``typ`` pinned per token class; issuer, audience and ``exp`` always
     checked, then the type of every claim (``iam.tokens.claims``: a list ``aud`` is refused)."""
@@ -89,7 +155,7 @@ class KeyedTokenBackend(TokenBackend):
             raise TokenBackendError("Tokens are always issued for an audience.")
         kid, key = self._signing_key()
         claims = {**payload, "iss": self.issuer, "aud": self.audience}
-        return jwt.encode(
+        return _codec.encode(
             claims, key, algorithm=self.algorithm, headers={"kid": kid, "typ": self.typ}
         )
 
@@ -103,7 +169,7 @@ class KeyedTokenBackend(TokenBackend):
         if key is None:
             raise TokenBackendError("Token is signed by an unknown key")
         try:
-            decoded = jwt.decode_complete(
+            decoded = _codec.decode_complete(
                 token,
                 key,
                 algorithms=[self.algorithm],
