@@ -115,7 +115,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "iam.tenancy.middleware.TenantMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "iam.core.messages.MessageMiddleware",  # Django's, the store made on first use
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
