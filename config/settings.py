@@ -108,7 +108,7 @@ MIDDLEWARE = [
     # static files (the hosted pages' scripts and styles, the admin's, the API docs') served by
     # the IAM itself, with caching headers, in every mode: no separate web server needed
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "iam.core.csp.ContentSecurityPolicyMiddleware",  # Django's, a policy without nonce built once
     "iam.core.cors.CorsMiddleware",  # django-cors-headers, reading a missing Origin from META
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
