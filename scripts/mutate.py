@@ -118,6 +118,20 @@ MUTATIONS = [
         ("tests/tokens/test_codec.py::test_every_short_segment_gets_pyjwts_answer",),
     ),
     Mutation(
+        "CORS: a request with an Origin skips the library's checks",
+        "src/iam/core/cors.py",
+        'if request.META.get("HTTP_ORIGIN"):',
+        "if False:",
+        ("tests/core/test_cors.py::test_every_answer_is_the_librarys",),
+    ),
+    Mutation(
+        "CSP: a page's nonce left out of its policy",
+        "src/iam/core/csp.py",
+        "            get_nonce(request)  # generated: the header carries it",
+        "            False",
+        ("tests/core/test_csp.py::test_every_header_is_djangos",),
+    ),
+    Mutation(
         "claim types not checked",
         "src/iam/tokens/backend.py",
         "            token_claims_check(claims)\n",

@@ -83,6 +83,23 @@ def test_a_policy_without_nonce_is_built_once_per_configuration(
         assert built == [POLICY, OTHER]
 
 
+def test_a_configuration_changed_in_place_is_built_again() -> None:
+    policy = {"default-src": [CSP.NONE], "connect-src": [CSP.SELF]}
+    with override_settings(SECURE_CSP=policy, SECURE_CSP_REPORT_ONLY={}):
+        assert headers(ContentSecurityPolicyMiddleware, plain)[ENFORCE].endswith("'self'")
+        policy["connect-src"].append("https://api.example")
+        ours = headers(ContentSecurityPolicyMiddleware, plain)
+        assert ours == headers(DjangoCSPMiddleware, plain)
+        assert ours[ENFORCE].endswith("https://api.example")
+
+
+def test_pages_get_their_nonce(settings: Any) -> None:
+    """Django's security.W027 looks for its own middleware's path, not a subclass: what it
+    checks (the nonce reaches the templates) is checked here."""
+    processors = settings.TEMPLATES[0]["OPTIONS"]["context_processors"]
+    assert "django.template.context_processors.csp" in processors
+
+
 def test_the_iam_runs_it(settings: Any) -> None:
     assert "iam.core.csp.ContentSecurityPolicyMiddleware" in settings.MIDDLEWARE
     assert "django.middleware.csp.ContentSecurityPolicyMiddleware" not in settings.MIDDLEWARE

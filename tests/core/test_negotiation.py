@@ -60,7 +60,7 @@ def outcome(negotiation: Any, request: Request, renderers: list, suffix: str | N
 def test_every_answer_is_drfs(renderer_classes, accept) -> None:
     renderers = [cls() for cls in renderer_classes]
     for query in ["", "format=json", "format=api", "format=xml", "a=1"]:
-        for suffix in [None, "json"]:
+        for suffix in [None, "json", "api", "xml"]:
             ours = outcome(JSONFirstNegotiation(), drf_request(accept, query), renderers, suffix)
             drfs = outcome(
                 DefaultContentNegotiation(), drf_request(accept, query), renderers, suffix

@@ -4,6 +4,7 @@ Each is checked against PyJWT's own code on the same input, and attacked where P
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import random
@@ -96,6 +97,7 @@ def test_a_secret_is_prepared_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert hmac.prepare_key(first) == first
     assert hmac.prepare_key(second) == second
     assert calls == [first, second]
+    assert hmac._passed == {hashlib.sha256(first).digest(), hashlib.sha256(second).digest()}
     assert hmac.prepare_key("text secret") == b"text secret"  # not bytes: PyJWT's path each time
     assert calls[-1] == "text secret"
 
@@ -122,14 +124,14 @@ def test_what_pyjwt_refuses_as_a_secret_is_refused_every_time(not_a_secret: Any)
     for _ in range(2):
         with pytest.raises(InvalidKeyError):
             hmac.prepare_key(key)
-    assert hmac._prepared == {}
+    assert hmac._passed == set()
 
 
 def test_the_memo_stays_bounded() -> None:
     hmac = _PreparedHMAC()
     for i in range(hmac.MAX_SECRETS * 3):
         hmac.prepare_key(i.to_bytes(32, "big"))
-        assert len(hmac._prepared) <= hmac.MAX_SECRETS
+        assert len(hmac._passed) <= hmac.MAX_SECRETS
 
 
 def test_the_codec_knows_the_iams_two_algorithms_only() -> None:

@@ -10,6 +10,7 @@ Django's own path. ``tests/core/test_csp.py`` holds the headers equal to Django'
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.conf import settings
@@ -19,16 +20,17 @@ from django.middleware.csp import ContentSecurityPolicyMiddleware as DjangoCSPMi
 from django.middleware.csp import get_nonce
 from django.utils.csp import CSP, build_policy
 
-# header -> (the configuration object it was built from, the header's value)
-_built: dict[str, tuple[object, str]] = {}
+# header -> (the configuration object it was built from, a copy of it, the header's value)
+_built: dict[str, tuple[object, Any, str]] = {}
 
 
 def _policy(header: str, config: Any) -> str:
     cached = _built.get(header)
-    if cached is not None and cached[0] is config:
-        return cached[1]
+    # the same object, and still equal to what it was (a configuration changed in place)
+    if cached is not None and cached[0] is config and cached[1] == config:
+        return cached[2]
     value = build_policy(config)
-    _built[header] = (config, value)
+    _built[header] = (config, copy.deepcopy(config), value)
     return value
 
 

@@ -2,9 +2,11 @@
 
 Django's ``MessageMiddleware`` makes a store on every request (a cookie store with its signer
 and a session store) and asks it to save itself on every response. The API never uses it; the
-admin and the hosted pages do. Made on first use, it costs the API nothing: about 100 k
+admin and the hosted pages do. Made on first use, it costs the API nothing: about 70 k
 instructions of a request (``docs/performance.md``, issue 17, seventh pass). A store that was
-never made has nothing to save: Django's store saves only what was added or read.
+never made has nothing to save: Django's store saves only what was added or read. (Made on first
+use, one request's store could be made twice if two threads used it first at the same moment;
+the IAM uses messages in the admin's and the pages' synchronous views only.)
 """
 
 from __future__ import annotations

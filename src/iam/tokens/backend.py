@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 from typing import Any
@@ -87,24 +88,26 @@ class _PreparedHMAC(HMACAlgorithm):
     """HS256 whose key preparation runs once per secret. PyJWT prepares the key on every
     encode and decode, and for an HMAC secret that means proving it is no public key,
     certificate or JWK (two DER parses that fail, a JSON parse that fails: about 50 k
-    instructions each time). The answer depends on the secret's bytes alone, so it is kept
-    per secret; a secret PyJWT refuses is refused every time (nothing is kept for it)."""
+    instructions each time). The answer depends on the secret's bytes alone (a secret that
+    passes is used as it is), so the digests of the secrets that passed are kept, not the
+    secrets; a secret PyJWT refuses is refused every time."""
 
-    MAX_SECRETS = 32  # the key ring holds a handful; a full memo starts over
+    MAX_SECRETS = 32  # the key ring holds a handful; a full set starts over
 
     def __init__(self) -> None:
         super().__init__(HMACAlgorithm.SHA256)
-        self._prepared: dict[bytes, bytes] = {}
+        self._passed: set[bytes] = set()
 
     def prepare_key(self, key: str | bytes) -> bytes:
         if not isinstance(key, bytes):
             return super().prepare_key(key)
-        prepared = self._prepared.get(key)
-        if prepared is None:
-            prepared = super().prepare_key(key)
-            if len(self._prepared) >= self.MAX_SECRETS:
-                self._prepared.clear()
-            self._prepared[key] = prepared
+        digest = hashlib.sha256(key).digest()
+        if digest in self._passed:
+            return key
+        prepared = super().prepare_key(key)
+        if len(self._passed) >= self.MAX_SECRETS:
+            self._passed.clear()
+        self._passed.add(digest)
         return prepared
 
 
