@@ -61,8 +61,8 @@ def header_for_key_choice(token: Any) -> dict[str, Any]:
     return header
 
 
-# Unpadded base64url with a length that can encode bytes: what the IAM issues, and the only
-# input the fast path below takes.
+# The base64url alphabet without padding: what the IAM issues, and the only input the fast path
+# below takes (with a length PyJWT accepts, in the one encoding of its bytes).
 _UNPADDED_BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
 
 
