@@ -14,32 +14,24 @@ import copy
 from typing import Any
 
 from django.conf import settings
-from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csp import ContentSecurityPolicyMiddleware as DjangoCSPMiddleware
 from django.middleware.csp import get_nonce
 from django.utils.csp import CSP, build_policy
 
-# header -> (the configuration object it was built from, a copy of it, the header's value)
-_built: dict[str, tuple[object, Any, str]] = {}
+# header -> (a copy of the configuration it was built from, the header's value)
+_built: dict[str, tuple[Any, str]] = {}
 
 
 def _policy(header: str, config: Any) -> str:
+    """The header for ``config``, built again whenever the configuration differs from the one
+    it was built from (another object, or the same one changed in place)."""
     cached = _built.get(header)
-    # the same object, and still equal to what it was (a configuration changed in place)
-    if cached is not None and cached[0] is config and cached[1] == config:
-        return cached[2]
+    if cached is not None and cached[0] == config:
+        return cached[1]
     value = build_policy(config)
-    _built[header] = (config, copy.deepcopy(config), value)
+    _built[header] = (copy.deepcopy(config), value)
     return value
-
-
-def _forget(*, setting: str, **_: Any) -> None:
-    if setting in ("SECURE_CSP", "SECURE_CSP_REPORT_ONLY"):
-        _built.clear()
-
-
-setting_changed.connect(_forget)
 
 
 class ContentSecurityPolicyMiddleware(DjangoCSPMiddleware):
