@@ -19,6 +19,7 @@ not timed, so the figures hold on a busy machine:
 The database is ``<BENCH_DB_PREFIX>inprocess`` (default ``bench_inprocess``), dropped and
 created unless ``--reuse-db``; Redis is ``BENCH_REDIS_URL`` as in ``run.py``. Logins check the
 password with a cheap hasher (MD5) unless ``--argon2``: what is left is the login beyond the hash.
+``--target stock`` and ``--target floor`` run stock SimpleJWT and the floor in the same harness.
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ class Wsgi:
     def __init__(self, target: str) -> None:
         if target == "stock":
             from stock_wsgi import application
+        elif target == "floor":
+            from floor_app import app as application
         else:
             from config.wsgi import application
 
@@ -144,7 +147,8 @@ class Wsgi:
         try:
             raw = b"".join(result)
         finally:
-            result.close()  # request_finished: what closes or keeps the DB connection
+            if hasattr(result, "close"):  # as a WSGI server does (the floor returns a list)
+                result.close()  # request_finished: what closes or keeps the DB connection
         return int(status[0].split()[0]), json.loads(raw) if raw else {}
 
 
@@ -156,6 +160,9 @@ class Wsgi:
 def configure(args: argparse.Namespace) -> None:
     if args.target == "stock":
         configure_stock(args)
+        return
+    if args.target == "floor":
+        configure_floor(args)
         return
     db_name = bench_run.db_name("inprocess")
     env = bench_run.iam_env()
@@ -250,6 +257,35 @@ def configure_stock(args: argparse.Namespace) -> None:
     connections.close_all()
 
 
+def configure_floor(args: argparse.Namespace) -> None:
+    """The floor (bench/floor) in the same harness: the least work each request can do, counted
+    the same way. Without ``--argon2`` its user's password is hashed with Argon2id at its
+    smallest cost (t=1, 8 KiB), which takes microseconds: what is left is the login beyond the
+    hash, as the IAM's MD5 run leaves it."""
+    db_name = bench_run.db_name("inprocess_floor")
+    os.environ["DATABASE_URL"] = bench_run.database_url(db_name)
+    floor_dir = BENCH_DIR / "floor"
+    sys.path.insert(0, str(floor_dir))
+    if not args.reuse_db:
+        bench_run.recreate_database(db_name)
+    bench_run.run_checked(
+        [sys.executable, "floor_app.py", bench_run.USER_EMAIL, bench_run.PASSWORD],
+        dict(os.environ),
+        floor_dir,
+    )  # the key file, the tables and the user (the module reads the key when imported)
+    if not args.argon2:
+        import floor_app
+        import psycopg
+        from argon2 import PasswordHasher
+
+        floor_app._HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute(
+                "UPDATE floor_user SET password = %s WHERE email = %s",
+                [floor_app._HASHER.hash(bench_run.PASSWORD), bench_run.USER_EMAIL],
+            )
+
+
 PATHS = {
     "iam": {
         "ping": "/healthz",
@@ -257,6 +293,12 @@ PATHS = {
         "login": "/api/auth/login/",
         "refresh": "/api/auth/refresh/",
         "compat-refresh": "/api/token/refresh/",
+    },
+    "floor": {
+        "ping": "/ping",
+        "me": "/me",
+        "login": "/login",
+        "refresh": "/refresh",
     },
     "stock": {
         "ping": "/api/ping/",
@@ -271,10 +313,13 @@ PATHS = {
 def operation(op: str, wsgi: Wsgi, target: str) -> Callable[[], None]:
     """A callable doing one request of ``op`` (and checking it succeeded)."""
     paths = PATHS[target]
+    if op not in paths:
+        raise SystemExit(f"{target} has no {op} endpoint")
     if target == "stock":
         login_body = {"username": bench_run.USERNAME, "password": bench_run.PASSWORD}
     else:
         login_body = {"email": bench_run.USER_EMAIL, "password": bench_run.PASSWORD}
+    if target == "iam":
         login_body["transport"] = "body"
 
     def expect(status: int, body: dict, what: str) -> dict:
@@ -415,7 +460,7 @@ def main() -> int:
     parser.add_argument(
         "--op", default="refresh", choices=["ping", "me", "login", "refresh", "compat-refresh"]
     )
-    parser.add_argument("--target", default="iam", choices=["iam", "stock"])
+    parser.add_argument("--target", default="iam", choices=["iam", "stock", "floor"])
     parser.add_argument("-n", type=int, default=200, help="measured requests")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--profile", choices=["cprofile", "pyinstrument"])
