@@ -7,8 +7,11 @@ not timed, so the figures hold on a busy machine:
 
 * round trips per request: PostgreSQL (statements, ``BEGIN``/``COMMIT``, the connection health
   check) and Redis (one per command or pipeline sent);
-* with ``--profile``: where the time goes (cProfile, or pyinstrument when installed), grouped by
-  layer (middleware, DRF, throttles, ORM, SQL, tokens, audit, JSON);
+* the PostgreSQL backend's own CPU per request (``/proc/<pid>/schedstat`` of the backend serving
+  the connection, when the server runs on this machine);
+* with ``--profile``: where the time goes (cProfile, pyinstrument, or py-spy sampling from
+  outside the process), grouped by layer (middleware, DRF, throttles, ORM, SQL, tokens, audit,
+  JSON);
 * CPU instructions: ``--callgrind`` prints a callgrind command that counts only the measured
   requests (start-up, setup and warm-up are not collected); divide by ``-n``.
 
@@ -365,6 +368,7 @@ LAYERS = [
     ("DRF (request, parsers, serializers, views)", ("rest_framework/",)),
     ("middleware + Django request/response", ("django/",)),
     ("IAM code", ("iam/",)),
+    ("the floor's own code", ("bench/floor/",)),
     ("the harness", ("bench/inprocess.py",)),
 ]
 
@@ -415,6 +419,91 @@ def profile_cprofile(step: Callable[[], None], n: int) -> dict[str, Any]:
     }
 
 
+def _sampled_requests(step: Callable[[], None], n: int) -> None:
+    """The requests py-spy samples: only stacks through this frame are counted."""
+    for _ in range(n):
+        step()
+
+
+# C work that PyJWT's algorithm objects do (OpenSSL), counted apart from PyJWT's Python
+_SIGNATURE_FRAMES = ("RSAAlgorithm.sign", "RSAAlgorithm.verify", "HMACAlgorithm.sign")
+
+
+def profile_pyspy(step: Callable[[], None], n: int) -> dict[str, Any]:
+    """Sampled by py-spy from outside the process (``PY_SPY`` or ``py-spy`` on ``PATH``; not a
+    dependency of the project): no hook runs in the profiled code, so a function that makes many
+    calls is not overweighted, as it is under cProfile and pyinstrument. Samples are taken at
+    fixed intervals of wall time, so the waits for PostgreSQL's answers are in (the SQL layer).
+    Each sample counts for the layer of its innermost frame, a C function's time for the Python
+    frame that called it, the standard library's for the layer that called it. The shares are
+    then scaled to the wall time of ``n`` more requests, made without the sampler (so ``2 n``
+    requests are made: the round trips and times per request are counted over all of them);
+    meaningful on a quiet machine."""
+    import shutil
+    import signal
+    import subprocess
+    import tempfile
+
+    exe = os.environ.get("PY_SPY") or shutil.which("py-spy")
+    if not exe:
+        raise SystemExit("--profile py-spy: set PY_SPY or put py-spy on PATH (pip install py-spy)")
+    with tempfile.TemporaryDirectory() as tmp:
+        raw_path = Path(tmp) / "samples.txt"
+        sampler = subprocess.Popen(
+            [exe, "record", "--pid", str(os.getpid()), "--rate", "1000", "--format", "raw",
+             "--full-filenames", "--output", str(raw_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            _sampled_requests(step, n)
+        finally:
+            sampler.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+            _, err = sampler.communicate(timeout=60)
+        if not raw_path.exists():
+            raise SystemExit(f"py-spy wrote no samples: {err.decode(errors='replace')[-500:]}")
+        lines = raw_path.read_text().splitlines()
+    per_layer: Counter[str] = Counter()
+    per_function: Counter[str] = Counter()
+    for line in lines:
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        marks = [i for i, frame in enumerate(frames) if frame.startswith("_sampled_requests ")]
+        if not marks:
+            continue  # start-up, warm-up, py-spy attaching
+        frames = frames[marks[0] + 1 :]
+        weight = int(count)
+        layer = OTHER
+        for frame in reversed(frames):
+            name, _, where = frame.partition(" (")
+            if name in _SIGNATURE_FRAMES:
+                layer = "RSA/HMAC sign + verify"
+                break
+            layer = layer_of(f"{where.rsplit(':', 1)[0]}:{name}")
+            if layer != OTHER:
+                break
+        per_layer[layer] += weight
+        for function in {frame.rsplit(":", 1)[0] + ")" for frame in frames}:
+            per_function[function] += weight
+    sampled = sum(per_layer.values()) or 1
+    started = time.perf_counter()
+    _sampled_requests(step, n)  # again, not sampled: the wall time the shares are scaled to
+    wall_ms = (time.perf_counter() - started) / n * 1000
+    top = "\n".join(
+        f"{count / sampled * 100:6.1f} %  {count / sampled * wall_ms:7.3f} ms  {function}"
+        for function, count in per_function.most_common(80)
+    )
+    return {
+        "samples": sampled,
+        "total_ms_per_request": round(wall_ms, 3),
+        "layers_ms_per_request": {
+            k: round(v / sampled * wall_ms, 3) for k, v in per_layer.most_common()
+        },
+        "layers_share": {k: round(v / sampled, 3) for k, v in per_layer.most_common()},
+        "tree": "inclusive share of the samples, and wall ms per request at that share\n" + top,
+    }
+
+
 def profile_pyinstrument(step: Callable[[], None], n: int) -> dict[str, Any]:
     """Sampled wall time per layer: time in C functions counts for the Python frame calling
     them (an RSA signature for PyJWT's caller's layer is counted as cryptography's)."""
@@ -447,6 +536,32 @@ def profile_pyinstrument(step: Callable[[], None], n: int) -> dict[str, Any]:
     }
 
 
+def pg_backend_pid(target: str) -> int | None:
+    """The PID of the PostgreSQL backend serving the target's connection (None: none is open)."""
+    if target == "floor":
+        import floor_app
+
+        conn = floor_app._conn
+    else:
+        from django.db import connection
+
+        conn = connection.connection
+    if conn is None or conn.closed:
+        return None
+    return int(conn.info.backend_pid)
+
+
+def pg_backend_cpu(pid: int | None) -> float | None:
+    """CPU seconds that backend has used so far (``/proc/<pid>/schedstat``, in nanoseconds);
+    None unless the server runs on this machine and this user may read it."""
+    if pid is None:
+        return None
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 @contextmanager
 def counting() -> Iterator[Counter[str]]:
     COUNTS.clear()
@@ -463,7 +578,7 @@ def main() -> int:
     parser.add_argument("--target", default="iam", choices=["iam", "stock", "floor"])
     parser.add_argument("-n", type=int, default=200, help="measured requests")
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--profile", choices=["cprofile", "pyinstrument"])
+    parser.add_argument("--profile", choices=["cprofile", "pyinstrument", "py-spy"])
     parser.add_argument("--argon2", action="store_true", help="hash logins with Argon2id")
     parser.add_argument("--reuse-db", action="store_true")
     parser.add_argument("--pool", help="DATABASE_POOL for this run (true/false)")
@@ -517,27 +632,40 @@ def main() -> int:
     step = operation(args.op, wsgi, args.target)
     for _ in range(args.warmup):
         step()
+    made = 2 * args.n if args.profile == "py-spy" else args.n  # requests in the block below
+    backend = pg_backend_pid(args.target)
+    backend_started = pg_backend_cpu(backend)
     with counting() as counts:
         started, wall_started = time.process_time(), time.perf_counter()
         if args.profile == "cprofile":
             profile = profile_cprofile(step, args.n)
         elif args.profile == "pyinstrument":
             profile = profile_pyinstrument(step, args.n)
+        elif args.profile == "py-spy":
+            profile = profile_pyspy(step, args.n)
         else:
             profile = None
             # the loop runs inside deque's C constructor, which nothing else here calls: under
             # callgrind --toggle-collect=deque_init (--callgrind) only these requests count
             deque(starmap(step, repeat((), args.n)), maxlen=0)
         cpu, wall = time.process_time() - started, time.perf_counter() - wall_started
+    backend_cpu = pg_backend_cpu(backend)
+    if backend_started is None or backend_cpu is None or pg_backend_pid(args.target) != backend:
+        backend_ms = None  # not on this machine, or the connection was replaced meanwhile
+    else:
+        backend_ms = round((backend_cpu - backend_started) / made * 1000, 3)
     result: dict[str, Any] = {
         "target": args.target,
         "op": args.op,
         "n": args.n,
         "exact_limits": args.exact_limits,
-        "per_request": {k: round(v / args.n, 3) for k, v in sorted(counts.items())},
-        "cpu_ms_per_request": round(cpu / args.n * 1000, 3),
+        "per_request": {k: round(v / made, 3) for k, v in sorted(counts.items())},
+        "cpu_ms_per_request": round(cpu / made * 1000, 3),
         # with the waits for PostgreSQL and Redis (meaningful on a quiet machine only)
-        "wall_ms_per_request": round(wall / args.n * 1000, 3),
+        "wall_ms_per_request": round(wall / made * 1000, 3),
+        # the PostgreSQL backend's own CPU (parse, plan, execute, commit): null unless the
+        # server runs on this machine and one connection served every measured request
+        "pg_backend_cpu_ms_per_request": backend_ms,
     }
     if profile is not None:
         text = profile.pop("tree", None) or profile.pop("top_cumulative", None)
