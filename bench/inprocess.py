@@ -429,16 +429,44 @@ def _sampled_requests(step: Callable[[], None], n: int) -> None:
 _SIGNATURE_FRAMES = ("RSAAlgorithm.sign", "RSAAlgorithm.verify", "HMACAlgorithm.sign")
 
 
+def pyspy_attribution(lines: list[str]) -> tuple[Counter[str], Counter[str]]:
+    """py-spy's raw samples (``frame;frame;... count``, outermost frame first) of the stacks
+    through ``_sampled_requests``: ``(samples per layer, samples per function)``. A sample
+    counts for the layer of its innermost frame, the standard library's for the layer of its
+    caller; a function counts once per sample however deep it recurses."""
+    per_layer: Counter[str] = Counter()
+    per_function: Counter[str] = Counter()
+    for line in lines:
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        mark = next((i for i, f in enumerate(frames) if f.startswith("_sampled_requests ")), None)
+        if mark is None:
+            continue  # start-up, warm-up, py-spy attaching
+        frames = frames[mark + 1 :]
+        layer = OTHER
+        for frame in reversed(frames):
+            name, _, where = frame.partition(" (")
+            if name in _SIGNATURE_FRAMES:
+                layer = "RSA/HMAC sign + verify"
+                break
+            layer = layer_of(f"{where.rsplit(':', 1)[0]}:{name}")
+            if layer != OTHER:
+                break
+        per_layer[layer] += int(count)
+        for function in {frame.rsplit(":", 1)[0] + ")" for frame in frames}:
+            per_function[function] += int(count)
+    return per_layer, per_function
+
+
 def profile_pyspy(step: Callable[[], None], n: int) -> dict[str, Any]:
     """Sampled by py-spy from outside the process (``PY_SPY`` or ``py-spy`` on ``PATH``; not a
     dependency of the project): no hook runs in the profiled code, so a function that makes many
     calls is not overweighted, as it is under cProfile and pyinstrument. Samples are taken at
-    fixed intervals of wall time, so the waits for PostgreSQL's answers are in (the SQL layer).
-    Each sample counts for the layer of its innermost frame, a C function's time for the Python
-    frame that called it, the standard library's for the layer that called it. The shares are
-    then scaled to the wall time of ``n`` more requests, made without the sampler (so ``2 n``
-    requests are made: the round trips and times per request are counted over all of them);
-    meaningful on a quiet machine."""
+    fixed intervals of wall time, so the waits for PostgreSQL's answers are in (the SQL layer);
+    a C function's time counts for the Python frame that called it (``pyspy_attribution``).
+    The shares are then scaled to the wall time of ``n`` more requests, made without the
+    sampler (so ``2 n`` requests are made: the round trips and times per request are counted
+    over all of them); meaningful on a quiet machine."""
     import shutil
     import signal
     import subprocess
@@ -463,28 +491,7 @@ def profile_pyspy(step: Callable[[], None], n: int) -> dict[str, Any]:
         if not raw_path.exists():
             raise SystemExit(f"py-spy wrote no samples: {err.decode(errors='replace')[-500:]}")
         lines = raw_path.read_text().splitlines()
-    per_layer: Counter[str] = Counter()
-    per_function: Counter[str] = Counter()
-    for line in lines:
-        stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
-        marks = [i for i, frame in enumerate(frames) if frame.startswith("_sampled_requests ")]
-        if not marks:
-            continue  # start-up, warm-up, py-spy attaching
-        frames = frames[marks[0] + 1 :]
-        weight = int(count)
-        layer = OTHER
-        for frame in reversed(frames):
-            name, _, where = frame.partition(" (")
-            if name in _SIGNATURE_FRAMES:
-                layer = "RSA/HMAC sign + verify"
-                break
-            layer = layer_of(f"{where.rsplit(':', 1)[0]}:{name}")
-            if layer != OTHER:
-                break
-        per_layer[layer] += weight
-        for function in {frame.rsplit(":", 1)[0] + ")" for frame in frames}:
-            per_function[function] += weight
+    per_layer, per_function = pyspy_attribution(lines)
     sampled = sum(per_layer.values()) or 1
     started = time.perf_counter()
     _sampled_requests(step, n)  # again, not sampled: the wall time the shares are scaled to
@@ -494,6 +501,7 @@ def profile_pyspy(step: Callable[[], None], n: int) -> dict[str, Any]:
         for function, count in per_function.most_common(80)
     )
     return {
+        "requests_made": 2 * n,  # the sampled ones and the ones the shares are scaled to
         "samples": sampled,
         "total_ms_per_request": round(wall_ms, 3),
         "layers_ms_per_request": {
@@ -632,7 +640,6 @@ def main() -> int:
     step = operation(args.op, wsgi, args.target)
     for _ in range(args.warmup):
         step()
-    made = 2 * args.n if args.profile == "py-spy" else args.n  # requests in the block below
     backend = pg_backend_pid(args.target)
     backend_started = pg_backend_cpu(backend)
     with counting() as counts:
@@ -649,6 +656,7 @@ def main() -> int:
             # callgrind --toggle-collect=deque_init (--callgrind) only these requests count
             deque(starmap(step, repeat((), args.n)), maxlen=0)
         cpu, wall = time.process_time() - started, time.perf_counter() - wall_started
+    made = profile.pop("requests_made", args.n) if profile is not None else args.n
     backend_cpu = pg_backend_cpu(backend)
     if backend_started is None or backend_cpu is None or pg_backend_pid(args.target) != backend:
         backend_ms = None  # not on this machine, or the connection was replaced meanwhile
