@@ -108,6 +108,8 @@ class Wsgi:
             from stock_wsgi import application
         elif target == "floor":
             from floor_app import app as application
+        elif target == "floor_django":
+            from floor_django import application
         else:
             from config.wsgi import application
 
@@ -164,7 +166,7 @@ def configure(args: argparse.Namespace) -> None:
     if args.target == "stock":
         configure_stock(args)
         return
-    if args.target == "floor":
+    if args.target in ("floor", "floor_django"):
         configure_floor(args)
         return
     db_name = bench_run.db_name("inprocess")
@@ -265,8 +267,10 @@ def configure_floor(args: argparse.Namespace) -> None:
     the same way. Without ``--argon2`` its user's password is hashed with Argon2id at its
     smallest cost (t=1, 8 KiB), which takes microseconds: what is left is the login beyond the
     hash, as the IAM's MD5 run leaves it."""
-    db_name = bench_run.db_name("inprocess_floor")
+    db_name = bench_run.db_name(f"inprocess_{args.target}")
     os.environ["DATABASE_URL"] = bench_run.database_url(db_name)
+    if args.target == "floor_django":
+        os.environ["DJANGO_SETTINGS_MODULE"] = "floor_django_settings"
     floor_dir = BENCH_DIR / "floor"
     sys.path.insert(0, str(floor_dir))
     if not args.reuse_db:
@@ -298,6 +302,12 @@ PATHS = {
         "compat-refresh": "/api/token/refresh/",
     },
     "floor": {
+        "ping": "/ping",
+        "me": "/me",
+        "login": "/login",
+        "refresh": "/refresh",
+    },
+    "floor_django": {
         "ping": "/ping",
         "me": "/me",
         "login": "/login",
@@ -583,7 +593,9 @@ def main() -> int:
     parser.add_argument(
         "--op", default="refresh", choices=["ping", "me", "login", "refresh", "compat-refresh"]
     )
-    parser.add_argument("--target", default="iam", choices=["iam", "stock", "floor"])
+    parser.add_argument(
+        "--target", default="iam", choices=["iam", "stock", "floor", "floor_django"]
+    )
     parser.add_argument("-n", type=int, default=200, help="measured requests")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--profile", choices=["cprofile", "pyinstrument", "py-spy"])

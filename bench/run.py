@@ -151,6 +151,14 @@ def floor_env() -> dict[str, str]:
     return {"DATABASE_URL": database_url(db_name("floor"))}
 
 
+def floor_django_env() -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url(db_name("floor_django")),
+        "DJANGO_SETTINGS_MODULE": "floor_django_settings",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+    }
+
+
 def floor_rs256_env() -> dict[str, str]:
     return {"DATABASE_URL": database_url(db_name("floor_rs256")), "FLOOR_REFRESH_ALG": "RS256"}
 
@@ -221,6 +229,26 @@ TARGETS: dict[str, Target] = {
         refresh_path="/refresh",
         login_body={"email": USER_EMAIL, "password": PASSWORD},
         make_env=floor_env,
+        setup_commands=[[str(PYTHON), "floor_app.py", USER_EMAIL, PASSWORD]],
+        count_queries={
+            "revoked_sessions": "SELECT count(*) FROM floor_session WHERE revoked_at IS NOT NULL",
+            "audit_events": "SELECT count(*) FROM floor_audit",
+        },
+        reuse_must_fail=True,
+    ),
+    # The floor's work done with Django, DRF views and SimpleJWT tokens, and nothing the IAM
+    # adds: what the stack itself costs (bench/floor/floor_django.py).
+    "floor_django": Target(
+        name="floor_django",
+        db_name=db_name("floor_django"),
+        cwd=BENCH_DIR / "floor",
+        wsgi_app="floor_django:application",
+        ping_path="/ping",
+        me_path="/me",
+        login_path="/login",
+        refresh_path="/refresh",
+        login_body={"email": USER_EMAIL, "password": PASSWORD},
+        make_env=floor_django_env,
         setup_commands=[[str(PYTHON), "floor_app.py", USER_EMAIL, PASSWORD]],
         count_queries={
             "revoked_sessions": "SELECT count(*) FROM floor_session WHERE revoked_at IS NOT NULL",
@@ -477,6 +505,18 @@ def run_wrk(wrk: str, script: str, url: str, seconds: int, conns: int, env: dict
     return result
 
 
+def paired_refresh_ratios(results: dict[str, dict], reference: str) -> dict[str, float]:
+    """Each target's refreshes/s over ``reference``'s, round by round (median of the rounds)."""
+    rounds = results[reference]["refresh_rps_rounds"]
+    return {
+        name: round(
+            statistics.median(a / b for a, b in zip(r["refresh_rps_rounds"], rounds, strict=True)),
+            4,
+        )
+        for name, r in results.items()
+    }
+
+
 def measure_logins(clients: dict[str, tuple[Client, Target]], n: int) -> dict[str, dict]:
     """N timed logins per target, each followed by an in-process Argon2id verify of the same
     cost; with several targets, login i of every target is timed before login i + 1 of any, so
@@ -700,18 +740,13 @@ def main() -> int:
                 k: v["login"]["overhead_paired_median_ms"] for k, v in results.items()
             },
         }
-    if args.interleave and "floor" in results:
-        # round i of each target ran next to round i of the floor: a paired ratio per round
-        floor_rounds = results["floor"]["refresh_rps_rounds"]
-        summary.setdefault("comparison", {})["refresh_over_floor_paired"] = {
-            name: round(
-                statistics.median(
-                    a / b for a, b in zip(r["refresh_rps_rounds"], floor_rounds, strict=True)
-                ),
-                4,
+    for reference in ("floor", "floor_django"):
+        if args.interleave and reference in results:
+            # round i of each target ran next to round i of the reference: a paired ratio per
+            # round (the framework floor shows what the stack itself costs)
+            summary.setdefault("comparison", {})[f"refresh_over_{reference}_paired"] = (
+                paired_refresh_ratios(results, reference)
             )
-            for name, r in results.items()
-        }
     text = json.dumps(summary, indent=2)
     print(text)
     if args.output:

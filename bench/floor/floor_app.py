@@ -64,6 +64,17 @@ _REFRESH_SECRET = (
     if KEY_FILE.exists()
     else b""
 )
+
+
+def public_pem() -> str:
+    """The public key in PEM (for ``floor_django_settings``), empty before ``setup``."""
+    if _PUBLIC is None:
+        return ""
+    return _PUBLIC.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 _conn: psycopg.Connection | None = None
 
