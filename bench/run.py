@@ -163,6 +163,28 @@ def floor_rs256_env() -> dict[str, str]:
     return {"DATABASE_URL": database_url(db_name("floor_rs256")), "FLOOR_REFRESH_ALG": "RS256"}
 
 
+def floor_target(name: str, wsgi_app: str, make_env: Callable[[], dict[str, str]]) -> Target:
+    """A target served from ``bench/floor``: the floor's paths, tables, user and setup."""
+    return Target(
+        name=name,
+        db_name=db_name(name),
+        cwd=BENCH_DIR / "floor",
+        wsgi_app=wsgi_app,
+        ping_path="/ping",
+        me_path="/me",
+        login_path="/login",
+        refresh_path="/refresh",
+        login_body={"email": USER_EMAIL, "password": PASSWORD},
+        make_env=make_env,
+        setup_commands=[[str(PYTHON), "floor_app.py", USER_EMAIL, PASSWORD]],
+        count_queries={
+            "revoked_sessions": "SELECT count(*) FROM floor_session WHERE revoked_at IS NOT NULL",
+            "audit_events": "SELECT count(*) FROM floor_audit",
+        },
+        reuse_must_fail=True,
+    )
+
+
 TARGETS: dict[str, Target] = {
     "stock": Target(
         name="stock",
@@ -218,64 +240,13 @@ TARGETS: dict[str, Target] = {
     # Not a product: the least work a login and a refresh can do under the issue's locked
     # decisions (PyJWT RS256, one PostgreSQL statement, Argon2id), as a bare WSGI app. What it
     # cannot reach on a machine, nothing built with Django, DRF and SimpleJWT reaches there.
-    "floor": Target(
-        name="floor",
-        db_name=db_name("floor"),
-        cwd=BENCH_DIR / "floor",
-        wsgi_app="floor_app:app",
-        ping_path="/ping",
-        me_path="/me",
-        login_path="/login",
-        refresh_path="/refresh",
-        login_body={"email": USER_EMAIL, "password": PASSWORD},
-        make_env=floor_env,
-        setup_commands=[[str(PYTHON), "floor_app.py", USER_EMAIL, PASSWORD]],
-        count_queries={
-            "revoked_sessions": "SELECT count(*) FROM floor_session WHERE revoked_at IS NOT NULL",
-            "audit_events": "SELECT count(*) FROM floor_audit",
-        },
-        reuse_must_fail=True,
-    ),
+    "floor": floor_target("floor", "floor_app:app", floor_env),
     # The floor's work done with Django, DRF views and SimpleJWT tokens, and nothing the IAM
     # adds: what the stack itself costs (bench/floor/floor_django.py).
-    "floor_django": Target(
-        name="floor_django",
-        db_name=db_name("floor_django"),
-        cwd=BENCH_DIR / "floor",
-        wsgi_app="floor_django:application",
-        ping_path="/ping",
-        me_path="/me",
-        login_path="/login",
-        refresh_path="/refresh",
-        login_body={"email": USER_EMAIL, "password": PASSWORD},
-        make_env=floor_django_env,
-        setup_commands=[[str(PYTHON), "floor_app.py", USER_EMAIL, PASSWORD]],
-        count_queries={
-            "revoked_sessions": "SELECT count(*) FROM floor_session WHERE revoked_at IS NOT NULL",
-            "audit_events": "SELECT count(*) FROM floor_audit",
-        },
-        reuse_must_fail=True,
-    ),
+    "floor_django": floor_target("floor_django", "floor_django:application", floor_django_env),
     # The floor before refresh tokens became HS256 (issue 17): RS256 refresh tokens, i.e. one
     # RSA signature more per login and refresh. Kept to show the old floor beside the new one.
-    "floor_rs256": Target(
-        name="floor_rs256",
-        db_name=db_name("floor_rs256"),
-        cwd=BENCH_DIR / "floor",
-        wsgi_app="floor_app:app",
-        ping_path="/ping",
-        me_path="/me",
-        login_path="/login",
-        refresh_path="/refresh",
-        login_body={"email": USER_EMAIL, "password": PASSWORD},
-        make_env=floor_rs256_env,
-        setup_commands=[[str(PYTHON), "floor_app.py", USER_EMAIL, PASSWORD]],
-        count_queries={
-            "revoked_sessions": "SELECT count(*) FROM floor_session WHERE revoked_at IS NOT NULL",
-            "audit_events": "SELECT count(*) FROM floor_audit",
-        },
-        reuse_must_fail=True,
-    ),
+    "floor_rs256": floor_target("floor_rs256", "floor_app:app", floor_rs256_env),
 }
 
 
