@@ -437,11 +437,15 @@ def _sampled_requests(step: Callable[[], None], n: int) -> None:
 
 # C work that PyJWT's algorithm objects do (OpenSSL), counted apart from PyJWT's Python
 _SIGNATURE_FRAMES = ("RSAAlgorithm.sign", "RSAAlgorithm.verify", "HMACAlgorithm.sign")
+_RS256_SIGN = "RSAAlgorithm.sign ("
 
 
-def pyspy_attribution(lines: list[str]) -> tuple[Counter[str], Counter[str]]:
+def pyspy_attribution(
+    lines: list[str], mark: str = "_sampled_requests"
+) -> tuple[Counter[str], Counter[str]]:
     """py-spy's raw samples (``frame;frame;... count``, outermost frame first) of the stacks
-    through ``_sampled_requests``: ``(samples per layer, samples per function)``. A sample
+    through ``mark`` (``_sampled_requests``; ``Wsgi.call`` for samples of a plain run):
+    ``(samples per layer, samples per function)``. A sample
     counts for the layer of its innermost frame, the standard library's for the layer of its
     caller; a function counts once per sample however deep it recurses."""
     per_layer: Counter[str] = Counter()
@@ -449,10 +453,10 @@ def pyspy_attribution(lines: list[str]) -> tuple[Counter[str], Counter[str]]:
     for line in lines:
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
-        mark = next((i for i, f in enumerate(frames) if f.startswith("_sampled_requests ")), None)
-        if mark is None:
+        at = next((i for i, f in enumerate(frames) if f.startswith(f"{mark} (")), None)
+        if at is None:
             continue  # start-up, warm-up, py-spy attaching
-        frames = frames[mark + 1 :]
+        frames = frames[at + 1 :]
         layer = OTHER
         for frame in reversed(frames):
             name, _, where = frame.partition(" (")
@@ -468,7 +472,43 @@ def pyspy_attribution(lines: list[str]) -> tuple[Counter[str], Counter[str]]:
     return per_layer, per_function
 
 
-def profile_pyspy(step: Callable[[], None], n: int) -> dict[str, Any]:
+def rs256_sign_cpu_ms(rounds: int = 300) -> float:
+    """CPU ms of one RS256 signature (RSA-2048, PKCS #1 v1.5, SHA-256) in this process."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    message = b"x" * 400  # about a token's signing input
+    started = time.process_time()
+    for _ in range(rounds):
+        key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    return (time.process_time() - started) / rounds * 1000
+
+
+def scaled_by_signature(
+    per_layer: Counter[str], sign_samples: int, sign_ms: float, signatures: int
+) -> dict[str, float]:
+    """Samples per layer in ms per request, where ``sign_samples`` (the samples of PyJWT's RSA
+    signing frame) are ``signatures`` per request of ``sign_ms`` each. Every target makes the
+    same signatures with the same key size, so on a machine whose speed drifts this compares
+    targets where a second timed run would not (its drift lands on the target measured)."""
+    if sign_samples <= 0 or signatures <= 0:
+        return {}
+    per_sample = sign_ms * signatures / sign_samples
+    return {k: round(v * per_sample, 3) for k, v in per_layer.most_common()}
+
+
+# RS256 signatures per request, where each request makes the same number (stock SimpleJWT's
+# refresh tokens are RS256 too): the yardstick of ``scaled_by_signature``
+RS256_SIGNATURES = {
+    ("iam", "login"): 1, ("iam", "refresh"): 1, ("iam", "compat-refresh"): 1,
+    ("floor", "login"): 1, ("floor", "refresh"): 1,
+    ("floor_django", "login"): 1, ("floor_django", "refresh"): 1,
+    ("stock", "login"): 2, ("stock", "refresh"): 2, ("stock", "compat-refresh"): 2,
+}  # fmt: skip
+
+
+def profile_pyspy(step: Callable[[], None], n: int, signatures: int = 0) -> dict[str, Any]:
     """Sampled by py-spy from outside the process (``PY_SPY`` or ``py-spy`` on ``PATH``; not a
     dependency of the project): no hook runs in the profiled code, so a function that makes many
     calls is not overweighted, as it is under cProfile and pyinstrument. Samples are taken at
@@ -476,7 +516,11 @@ def profile_pyspy(step: Callable[[], None], n: int) -> dict[str, Any]:
     a C function's time counts for the Python frame that called it (``pyspy_attribution``).
     The shares are then scaled to the wall time of ``n`` more requests, made without the
     sampler (so ``2 n`` requests are made: the round trips and times per request are counted
-    over all of them); meaningful on a quiet machine."""
+    over all of them); meaningful on a quiet machine. With ``signatures`` (RS256 signatures per
+    request) the layers are also scaled by the signature's CPU cost measured here
+    (``scaled_by_signature``), which holds on a machine whose speed drifts. If the sampler slows
+    the process many times over (``wall_ms_per_request`` far above the CPU time; seen with the
+    IAM on a slow VM), attach py-spy from outside instead (``bench/pyspy_layers.py``)."""
     import shutil
     import signal
     import subprocess
@@ -510,9 +554,23 @@ def profile_pyspy(step: Callable[[], None], n: int) -> dict[str, Any]:
         f"{count / sampled * 100:6.1f} %  {count / sampled * wall_ms:7.3f} ms  {function}"
         for function, count in per_function.most_common(80)
     )
+    by_signature: dict[str, Any] = {}
+    if signatures:
+        sign_ms = rs256_sign_cpu_ms()
+        sign_samples = sum(
+            count for function, count in per_function.items() if function.startswith(_RS256_SIGN)
+        )
+        by_signature = {
+            "rs256_sign_cpu_ms": round(sign_ms, 3),
+            "signatures_per_request": signatures,
+            "layers_ms_per_request_by_signature": scaled_by_signature(
+                per_layer, sign_samples, sign_ms, signatures
+            ),
+        }
     return {
         "requests_made": 2 * n,  # the sampled ones and the ones the shares are scaled to
         "samples": sampled,
+        **by_signature,
         "total_ms_per_request": round(wall_ms, 3),
         "layers_ms_per_request": {
             k: round(v / sampled * wall_ms, 3) for k, v in per_layer.most_common()
@@ -661,7 +719,7 @@ def main() -> int:
         elif args.profile == "pyinstrument":
             profile = profile_pyinstrument(step, args.n)
         elif args.profile == "py-spy":
-            profile = profile_pyspy(step, args.n)
+            profile = profile_pyspy(step, args.n, RS256_SIGNATURES.get((args.target, args.op), 0))
         else:
             profile = None
             # the loop runs inside deque's C constructor, which nothing else here calls: under

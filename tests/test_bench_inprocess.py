@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
@@ -117,3 +118,20 @@ def test_backend_cpu_is_read_from_proc(inprocess: ModuleType) -> None:
 def test_backend_cpu_is_none_without_a_readable_process(inprocess: ModuleType) -> None:
     assert inprocess.pg_backend_cpu(None) is None
     assert inprocess.pg_backend_cpu(2**22 + 1) is None  # above Linux's largest PID
+
+
+def test_layers_scale_so_that_the_signature_samples_cost_the_signature(
+    inprocess: ModuleType,
+) -> None:
+    per_layer = Counter({"RSA/HMAC sign + verify": 120, "IAM code": 60, "SQL": 30})
+    # 100 of the 120 samples are the RS256 signature, one per request at 0.7 ms
+    scaled = inprocess.scaled_by_signature(per_layer, 100, 0.7, 1)
+    assert scaled == {"RSA/HMAC sign + verify": 0.84, "IAM code": 0.42, "SQL": 0.21}
+    # two signatures per request (stock's RS256 refresh tokens): the same samples cost twice
+    assert inprocess.scaled_by_signature(per_layer, 100, 0.7, 2)["IAM code"] == 0.84
+
+
+def test_no_signature_no_scale(inprocess: ModuleType) -> None:
+    per_layer = Counter({"IAM code": 60})
+    assert inprocess.scaled_by_signature(per_layer, 0, 0.7, 1) == {}
+    assert inprocess.scaled_by_signature(per_layer, 100, 0.7, 0) == {}
