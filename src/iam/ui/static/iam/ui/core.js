@@ -238,8 +238,23 @@ export function keepSignedIn() {
 }
 
 // the IAM refused the session: a session this browser knew has ended; a first visit just signs in
+// (while another tab signs out, a refusal here is that sign-out, not a session that ended)
 function sessionOver() {
-  signedOut(signedInHere() ? "session_ended" : "");
+  signedOut(signingOutElsewhere ? "signed_out" : signedInHere() ? "session_ended" : "");
+}
+
+let signingOutElsewhere = false;
+let signingOutTimer = 0;
+function anotherTabSigningOut() {
+  signingOutElsewhere = true;
+  clearTimeout(signingOutTimer);
+  signingOutTimer = setTimeout(() => (signingOutElsewhere = false), 10_000); // it did not finish
+}
+
+/** Tell the other tabs a sign-out starts here, before the IAM ends the session: a refresh of
+ * theirs that the IAM refuses meanwhile then reads as the sign-out it is. */
+export function signingOut() {
+  channel?.postMessage({ type: "signing-out" });
 }
 
 let leaving = false;
@@ -259,6 +274,7 @@ export function signedOut(reason = "signed_out", { broadcast = true } = {}) {
 }
 
 export async function signOut() {
+  signingOut();
   try {
     await send("POST", "/api/auth/logout/", {});
   } finally {
@@ -268,6 +284,7 @@ export async function signOut() {
 
 channel?.addEventListener("message", ({ data }) => {
   if (data?.type === "refreshed") schedule();
+  else if (data?.type === "signing-out") anotherTabSigningOut();
   else if (data?.type === "signed-out") signedOut("signed_out", { broadcast: false });
   else if (data?.type === "signed-in" || data?.type === "switched") onSignedIn?.();
 });

@@ -1,5 +1,5 @@
 // Device sessions: see them, sign one out, sign out the others or everywhere.
-import { $, api, consolePage, dateTime, describe, h, message, signedOut } from "./core.js";
+import { $, api, consolePage, dateTime, describe, h, message, signedOut, signingOut } from "./core.js";
 
 const list = $("#session-list");
 const text = list.dataset;
@@ -55,6 +55,7 @@ async function act(work) {
 
 function revoke(session) {
   return act(async () => {
+    if (session.current) signingOut();
     await api("DELETE", `/api/auth/sessions/${session.id}/`);
     if (session.current) return signedOut("signed_out");
     await load();
@@ -72,6 +73,7 @@ $("#sign-out-others").addEventListener("click", () =>
 
 $("#sign-out-everywhere").addEventListener("click", () =>
   act(async () => {
+    signingOut();
     await api("POST", "/api/auth/logout-all/", { keep_current: false });
     signedOut("signed_out");
   }),
