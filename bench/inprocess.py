@@ -498,6 +498,25 @@ def scaled_by_signature(
     return {k: round(v * per_sample, 3) for k, v in per_layer.most_common()}
 
 
+def layers_by_signature(
+    per_layer: Counter[str], per_function: Counter[str], signatures: int
+) -> dict[str, Any]:
+    """``pyspy_attribution``'s counts scaled by the RS256 signature (``scaled_by_signature``),
+    its CPU cost measured in this process, with the figures the scaling used."""
+    sign_ms = rs256_sign_cpu_ms()
+    sign_samples = sum(
+        count for function, count in per_function.items() if function.startswith(_RS256_SIGN)
+    )
+    return {
+        "signature_samples": sign_samples,
+        "rs256_sign_cpu_ms": round(sign_ms, 3),
+        "signatures_per_request": signatures,
+        "layers_ms_per_request_by_signature": scaled_by_signature(
+            per_layer, sign_samples, sign_ms, signatures
+        ),
+    }
+
+
 # RS256 signatures per request, where each request makes the same number (stock SimpleJWT's
 # refresh tokens are RS256 too): the yardstick of ``scaled_by_signature``
 RS256_SIGNATURES = {
@@ -554,19 +573,7 @@ def profile_pyspy(step: Callable[[], None], n: int, signatures: int = 0) -> dict
         f"{count / sampled * 100:6.1f} %  {count / sampled * wall_ms:7.3f} ms  {function}"
         for function, count in per_function.most_common(80)
     )
-    by_signature: dict[str, Any] = {}
-    if signatures:
-        sign_ms = rs256_sign_cpu_ms()
-        sign_samples = sum(
-            count for function, count in per_function.items() if function.startswith(_RS256_SIGN)
-        )
-        by_signature = {
-            "rs256_sign_cpu_ms": round(sign_ms, 3),
-            "signatures_per_request": signatures,
-            "layers_ms_per_request_by_signature": scaled_by_signature(
-                per_layer, sign_samples, sign_ms, signatures
-            ),
-        }
+    by_signature = layers_by_signature(per_layer, per_function, signatures) if signatures else {}
     return {
         "requests_made": 2 * n,  # the sampled ones and the ones the shares are scaled to
         "samples": sampled,

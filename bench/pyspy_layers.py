@@ -34,17 +34,12 @@ def main() -> int:
     per_layer, per_function = inprocess.pyspy_attribution(
         args.samples.read_text().splitlines(), mark="Wsgi.call"
     )
-    sign_samples = sum(
-        count for name, count in per_function.items() if name.startswith(inprocess._RS256_SIGN)
-    )
-    sign_ms = inprocess.rs256_sign_cpu_ms()
-    layers = inprocess.scaled_by_signature(per_layer, sign_samples, sign_ms, args.signatures)
+    result = inprocess.layers_by_signature(per_layer, per_function, args.signatures)
+    layers = result["layers_ms_per_request_by_signature"]
     result = {
         "samples": sum(per_layer.values()),
-        "signature_samples": sign_samples,
-        "rs256_sign_cpu_ms": round(sign_ms, 3),
         "total_ms_per_request": round(sum(layers.values()), 3),
-        "layers_ms_per_request_by_signature": layers,
+        **result,
     }
     print(json.dumps(result, indent=2))
     return 0 if layers else 1
