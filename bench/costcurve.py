@@ -82,7 +82,7 @@ def configure() -> None:
 
 
 def _columns(model: Any) -> list[str]:
-    return [f.column for f in model._meta.concrete_fields]
+    return [f.column for f in model._meta.concrete_fields if not f.generated]
 
 
 def _copy_sql(model: Any, template_where: str, overrides: dict[str, str], extra_from: str) -> str:

@@ -19,9 +19,10 @@ _MOMENTS = (datetime.date, datetime.time, datetime.timedelta)
 @cache
 def _insert_plan(model: type[Model], vendor: str) -> tuple[str, tuple[Field, ...], Field | None]:
     """Per model (and database vendor): the quoted column list, the fields in that order, and
-    the automatic primary key (left out when the instance has none yet)."""
+    the automatic primary key (left out when the instance has none yet). Generated columns are
+    the database's to write."""
     db = connections[DEFAULT_DB_ALIAS]
-    fields = tuple(model._meta.concrete_fields)
+    fields = tuple(f for f in model._meta.concrete_fields if not f.generated)
     auto = next((f for f in fields if isinstance(f, AutoField)), None)
     quote = db.ops.quote_name
     return ", ".join(quote(str(f.column)) for f in fields if f is not auto), fields, auto

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cache
 from typing import Any, Protocol, cast
@@ -530,7 +530,11 @@ def sessions_cleanup(*, now: datetime | None = None, batch_size: int = 1000) -> 
     ended = (
         DeviceSession.objects.filter(revoked_at__lt=cutoff)
         | DeviceSession.objects.filter(expires_at__lt=cutoff)
-        | DeviceSession.objects.filter(refresh_expires_at__lt=cutoff)
+        # idle: found by the day of the refresh expiry (indexed; the time itself is not, so
+        # that a rotation writes no index entry), then the time decides
+        | DeviceSession.objects.filter(
+            refresh_expires_day__lte=cutoff.astimezone(UTC).date(), refresh_expires_at__lt=cutoff
+        )
     )
     deleted = 0
     while True:

@@ -1,0 +1,106 @@
+"""A refresh rewrites its session's row without touching an index (a HOT update on PostgreSQL),
+and the daily cleanup still finds idle sessions by an index: the UTC day of their refresh
+expiry, which the database keeps in ``refresh_expires_day``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+
+from iam.core.conf import iam_settings
+from iam.sessions.models import DeviceSession
+from iam.sessions.services import _rotation_sql, sessions_cleanup
+
+pytestmark = pytest.mark.django_db
+TABLE = DeviceSession._meta.db_table
+needs_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="heap-only updates are PostgreSQL's"
+)
+
+
+def refresh(api, token):
+    return api.post("/api/auth/refresh/", {"refresh": token}, format="json")
+
+
+def _indexed_columns() -> set[str]:
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, TABLE)
+    return {
+        column
+        for constraint in constraints.values()
+        if constraint["index"] or constraint["unique"] or constraint["primary_key"]
+        for column in constraint["columns"] or []
+    }
+
+
+def _rotation_writes() -> set[str]:
+    set_clause = re.search(r"\bSET\b(.*?)\bFROM\b", _rotation_sql(), re.S)
+    assert set_clause is not None
+    return set(re.findall(r"(\w+)\s*=", set_clause.group(1)))
+
+
+def test_no_index_holds_a_column_the_rotation_writes():
+    written = _rotation_writes()
+    assert {"refresh_jti", "refresh_expires_at", "last_used_at"} <= written
+    assert written.isdisjoint(_indexed_columns())
+
+
+def test_idle_sessions_are_found_by_an_index_on_their_expiry_day():
+    assert "refresh_expires_day" in _indexed_columns()
+
+
+def test_the_expiry_day_is_the_utc_day_of_the_refresh_expiry(api, user, login):
+    with time_machine.travel(datetime(2026, 12, 8, 23, 30, tzinfo=UTC), tick=False):
+        tokens = login(api).json()
+    session = DeviceSession.objects.get()
+    assert session.refresh_expires_at == datetime(2026, 12, 15, 23, 30, tzinfo=UTC)
+    assert str(session.refresh_expires_day) == "2026-12-15"
+    with time_machine.travel(datetime(2026, 12, 9, 0, 30, tzinfo=UTC), tick=False):
+        assert refresh(api, tokens["refresh"]).status_code == 200
+    session.refresh_from_db()
+    assert session.refresh_expires_at == datetime(2026, 12, 16, 0, 30, tzinfo=UTC)
+    assert str(session.refresh_expires_day) == "2026-12-16"
+
+
+def test_cleanup_deletes_an_idle_session_only_once_its_retention_is_over(tokens):
+    session = DeviceSession.objects.get()
+    ended_idle = session.refresh_expires_at
+    assert session.expires_at > ended_idle + iam_settings.session_retention  # not its absolute end
+    over = ended_idle + iam_settings.session_retention
+    # the cutoff falls on the expiry's own day, a second before it and a second after
+    assert sessions_cleanup(now=over - timedelta(seconds=1)) == 0
+    assert DeviceSession.objects.exists()
+    assert sessions_cleanup(now=over + timedelta(seconds=1)) == 1
+    assert not DeviceSession.objects.exists()
+
+
+@needs_postgresql
+def test_the_table_leaves_room_on_each_page_for_the_new_row_version():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [TABLE])
+        (options,) = cursor.fetchone()
+    assert "fillfactor=80" in options
+
+
+@needs_postgresql
+def test_a_refresh_is_a_heap_only_update(api, tokens):
+    def updates() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = %s",
+                [TABLE],
+            )
+            return cursor.fetchone()
+
+    before = updates()
+    for _ in range(3):
+        response = refresh(api, tokens["refresh"])
+        assert response.status_code == 200
+        tokens = response.json()
+    after = updates()
+    assert after[0] - before[0] == 3  # three rotations, each one update of the row
+    assert after[1] - before[1] == 3  # all three heap-only: no index entry written
