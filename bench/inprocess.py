@@ -9,6 +9,8 @@ not timed, so the figures hold on a busy machine:
   check) and Redis (one per command or pipeline sent);
 * the PostgreSQL backend's own CPU per request (``/proc/<pid>/schedstat`` of the backend serving
   the connection, when the server runs on this machine);
+* the write-ahead log PostgreSQL wrote per request (``pg_current_wal_insert_lsn()`` before and
+  after the measured requests);
 * with ``--profile``: where the time goes (cProfile, pyinstrument, or py-spy sampling from
   outside the process), grouped by layer (middleware, DRF, throttles, ORM, SQL, tokens, audit,
   JSON);
@@ -634,6 +636,27 @@ def pg_backend_pid(target: str) -> int | None:
     return int(conn.info.backend_pid)
 
 
+def pg_wal_position(target: str) -> int | None:
+    """Where PostgreSQL's write-ahead log ends now, in bytes (None: not PostgreSQL). Read on the
+    target's own connection, outside the measured requests; the difference over a run is the
+    WAL the requests wrote (with whatever else the server wrote meanwhile: a quiet server)."""
+    sql = "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint"
+    if target == "floor":
+        import floor_app
+
+        conn = floor_app._conn
+        if conn is None or conn.closed:
+            return None
+        return int(conn.execute(sql).fetchone()[0])
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return int(cursor.fetchone()[0])
+
+
 def pg_backend_cpu(pid: int | None) -> float | None:
     """CPU seconds that backend has used so far (``/proc/<pid>/schedstat``, in nanoseconds);
     None unless the server runs on this machine and this user may read it."""
@@ -719,6 +742,7 @@ def main() -> int:
         step()
     backend = pg_backend_pid(args.target)
     backend_started = pg_backend_cpu(backend)
+    wal_started = pg_wal_position(args.target)
     with counting() as counts:
         started, wall_started = time.process_time(), time.perf_counter()
         if args.profile == "cprofile":
@@ -735,6 +759,7 @@ def main() -> int:
         cpu, wall = time.process_time() - started, time.perf_counter() - wall_started
     made = profile.pop("requests_made", args.n) if profile is not None else args.n
     backend_cpu = pg_backend_cpu(backend)
+    wal_ended = pg_wal_position(args.target)
     if backend_started is None or backend_cpu is None or pg_backend_pid(args.target) != backend:
         backend_ms = None  # not on this machine, or the connection was replaced meanwhile
     else:
@@ -751,6 +776,10 @@ def main() -> int:
         # the PostgreSQL backend's own CPU (parse, plan, execute, commit): null unless the
         # server runs on this machine and one connection served every measured request
         "pg_backend_cpu_ms_per_request": backend_ms,
+        # write-ahead log written per request (row versions, index entries, commit records)
+        "pg_wal_bytes_per_request": None
+        if wal_started is None or wal_ended is None
+        else round((wal_ended - wal_started) / made),
     }
     if profile is not None:
         text = profile.pop("tree", None) or profile.pop("top_cumulative", None)

@@ -1,5 +1,5 @@
 """The pieces of ``bench/inprocess.py`` that decide what its figures say: which layer a py-spy
-sample counts for, and the PostgreSQL backend's CPU read from ``/proc``."""
+sample counts for, the PostgreSQL backend's CPU read from ``/proc``, and the WAL position."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from django.db import connection
+
+from iam.audit.models import AuditEvent
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"
 SITE = "/venv/lib/python3.12/site-packages"
@@ -135,3 +138,20 @@ def test_no_signature_no_scale(inprocess: ModuleType) -> None:
     per_layer = Counter({"IAM code": 60})
     assert inprocess.scaled_by_signature(per_layer, 0, 0.7, 1) == {}
     assert inprocess.scaled_by_signature(per_layer, 100, 0.7, 0) == {}
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
+def test_wal_position_moves_by_what_a_write_logs(inprocess: ModuleType) -> None:
+    before = inprocess.pg_wal_position("iam")
+    AuditEvent.objects.create(type="bench:wal", data={"pad": os.urandom(1500).hex()})
+    after = inprocess.pg_wal_position("iam")
+    assert before is not None
+    assert after is not None
+    assert after - before > 3000  # the row's own 3,000 bytes are in the log
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="the other databases")
+def test_wal_position_is_none_off_postgresql(inprocess: ModuleType) -> None:
+    assert inprocess.pg_wal_position("iam") is None
