@@ -4,8 +4,12 @@ expiry, which the database keeps in ``refresh_expires_day``."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -17,6 +21,7 @@ from iam.sessions.services import _rotation_sql, sessions_cleanup
 
 pytestmark = pytest.mark.django_db
 TABLE = DeviceSession._meta.db_table
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 needs_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="heap-only updates are PostgreSQL's"
 )
@@ -104,3 +109,24 @@ def test_a_refresh_is_a_heap_only_update(api, tokens):
     after = updates()
     assert after[0] - before[0] == 3  # three rotations, each one update of the row
     assert after[1] - before[1] == 3  # all three heap-only: no index entry written
+
+
+@needs_postgresql
+@pytest.mark.skipif(shutil.which("pgbench") is None, reason="needs pgbench")
+def test_rotations_of_many_sessions_stay_heap_only():
+    """``bench/hot_rotation.sh`` on this schema: random rotations over a table of sessions, each
+    its own transaction, as production makes them."""
+    db = connection.settings_dict
+    result = subprocess.run(
+        ["bash", str(BENCH / "hot_rotation.sh"), db["NAME"], "3000", "2000"],
+        env={**os.environ, "PGHOST": db["HOST"] or "127.0.0.1", "PGUSER": db["USER"]},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    found = re.search(r"fillfactor (\d+): 2000 rotations, ([\d.]+) % heap-only", result.stdout)
+    assert found, result.stdout
+    assert found.group(1) == "80"
+    assert float(found.group(2)) >= 95
