@@ -10,7 +10,8 @@
 # then runs <rotations> (default 100,000) rotations with pgbench, two clients, each its own
 # transaction, on random sessions: the rotation statement's SET list, by primary key. It prints
 # the share of HOT updates, the WAL per rotation and the table's size, then drops the table.
-# Run it against databases migrated before and after a schema change to compare them.
+# Run it against databases migrated before and after a schema change to compare them;
+# FILLFACTOR=<percent> overrides the table's own fill factor.
 set -euo pipefail
 db=${1:?database}
 rows=${2:-100000}
@@ -22,8 +23,8 @@ scratch=bench_hot_rotation
 script=$(mktemp)
 trap 'rm -f "$script"; "${psql[@]}" -c "DROP TABLE IF EXISTS $scratch" >/dev/null' EXIT
 
-fillfactor=$("${psql[@]}" -c "SELECT coalesce((SELECT substr(o, 12) FROM pg_class,
-    unnest(reloptions) o WHERE relname = '$source_table' AND o LIKE 'fillfactor=%'), '100')")
+fillfactor=${FILLFACTOR:-$("${psql[@]}" -c "SELECT coalesce((SELECT substr(o, 12) FROM pg_class,
+    unnest(reloptions) o WHERE relname = '$source_table' AND o LIKE 'fillfactor=%'), '100')")}
 columns=$("${psql[@]}" -c "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position)
     FROM information_schema.columns WHERE table_name = '$source_table'
     AND is_generated = 'NEVER'")
