@@ -741,8 +741,8 @@ def main() -> int:
     for _ in range(args.warmup):
         step()
     backend = pg_backend_pid(args.target)
+    wal_started = pg_wal_position(args.target)  # before the CPU baseline: its query not counted
     backend_started = pg_backend_cpu(backend)
-    wal_started = pg_wal_position(args.target)
     with counting() as counts:
         started, wall_started = time.process_time(), time.perf_counter()
         if args.profile == "cprofile":
@@ -759,7 +759,7 @@ def main() -> int:
         cpu, wall = time.process_time() - started, time.perf_counter() - wall_started
     made = profile.pop("requests_made", args.n) if profile is not None else args.n
     backend_cpu = pg_backend_cpu(backend)
-    wal_ended = pg_wal_position(args.target)
+    wal_ended = pg_wal_position(args.target)  # after the CPU reading: its query not counted
     if backend_started is None or backend_cpu is None or pg_backend_pid(args.target) != backend:
         backend_ms = None  # not on this machine, or the connection was replaced meanwhile
     else:

@@ -19,12 +19,14 @@ import iam.sessions.models
 TABLE = "iam_sessions_devicesession"
 
 
-def _fillfactor(percent: int):  # noqa: ANN202  a RunPython callable
-    def apply(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(f'ALTER TABLE "{TABLE}" SET (fillfactor = {int(percent)})')
+def leave_room_on_each_page(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f'ALTER TABLE "{TABLE}" SET (fillfactor = 80)')
 
-    return apply
+
+def fill_pages_again(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f'ALTER TABLE "{TABLE}" RESET (fillfactor)')
 
 
 class Migration(migrations.Migration):
@@ -34,7 +36,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RemoveIndex(model_name="devicesession", name="session_refresh_exp"),
-        migrations.RunPython(_fillfactor(80), _fillfactor(100), elidable=False),
+        migrations.RunPython(leave_room_on_each_page, fill_pages_again, elidable=False),
         migrations.AddField(
             model_name="devicesession",
             name="refresh_expires_day",
