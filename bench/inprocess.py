@@ -309,12 +309,6 @@ PATHS = {
         "login": "/login",
         "refresh": "/refresh",
     },
-    "floor_django": {
-        "ping": "/ping",
-        "me": "/me",
-        "login": "/login",
-        "refresh": "/refresh",
-    },
     "stock": {
         "ping": "/api/ping/",
         "me": "/api/me/",
@@ -323,6 +317,7 @@ PATHS = {
         "compat-refresh": "/api/token/refresh/",
     },
 }
+PATHS["floor_django"] = PATHS["floor"]  # the floor's work at the floor's paths
 
 
 def operation(op: str, wsgi: Wsgi, target: str) -> Callable[[], None]:
@@ -621,8 +616,8 @@ def profile_pyinstrument(step: Callable[[], None], n: int) -> dict[str, Any]:
     }
 
 
-def pg_backend_pid(target: str) -> int | None:
-    """The PID of the PostgreSQL backend serving the target's connection (None: none is open)."""
+def pg_connection(target: str) -> Any:
+    """The open psycopg connection serving the target (None: none is open, or not PostgreSQL)."""
     if target == "floor":
         import floor_app
 
@@ -630,31 +625,25 @@ def pg_backend_pid(target: str) -> int | None:
     else:
         from django.db import connection
 
-        conn = connection.connection
-    if conn is None or conn.closed:
-        return None
-    return int(conn.info.backend_pid)
+        conn = connection.connection if connection.vendor == "postgresql" else None
+    return None if conn is None or conn.closed else conn
+
+
+def pg_backend_pid(target: str) -> int | None:
+    """The PID of the PostgreSQL backend serving the target's connection (None: none is open)."""
+    conn = pg_connection(target)
+    return None if conn is None else int(conn.info.backend_pid)
 
 
 def pg_wal_position(target: str) -> int | None:
     """Where PostgreSQL's write-ahead log ends now, in bytes (None: not PostgreSQL). Read on the
     target's own connection, outside the measured requests; the difference over a run is the
     WAL the requests wrote (with whatever else the server wrote meanwhile: a quiet server)."""
-    sql = "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint"
-    if target == "floor":
-        import floor_app
-
-        conn = floor_app._conn
-        if conn is None or conn.closed:
-            return None
-        return int(conn.execute(sql).fetchone()[0])
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
+    conn = pg_connection(target)
+    if conn is None:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return int(cursor.fetchone()[0])
+    sql = "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint"
+    return int(conn.execute(sql).fetchone()[0])
 
 
 def pg_backend_cpu(pid: int | None) -> float | None:
